@@ -1,0 +1,221 @@
+//! xnai head: the control plane of an xnai cluster. It keeps the control state (workers,
+//! tasks, actors, the object directory) as a deterministic state machine behind a durable
+//! command log, schedules work onto workers, and serves the `Head` and `WorkerRegistry` APIs.
+
+#![warn(missing_docs)]
+
+pub mod breaker;
+pub mod error;
+pub mod log;
+pub mod raft;
+pub mod runtime;
+pub mod scheduler;
+pub mod service;
+pub mod soft;
+pub mod state;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use xnai_proto::auth::{TokenCheck, TokenInject};
+use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::pb::head_server::HeadServer;
+use xnai_proto::pb::worker_registry_server::WorkerRegistryServer;
+
+pub use error::{HeadError, Result};
+use log::CommandLog;
+use raft::{RaftConfig, RaftLog};
+use runtime::{GrpcWorkerPool, Runtime};
+use service::leader::LeaderGate;
+use service::{HeadApi, HeadContext, HeadIdentity, RegistryApi};
+use soft::{Heartbeats, Pressure};
+use xnai_proto::pb::peer_server::PeerServer;
+
+/// Everything `run` needs; `main.rs` fills it from flags.
+#[derive(Debug, Clone)]
+pub struct HeadConfig {
+    /// This head's small integer id.
+    pub id: u64,
+    /// Address to bind (`127.0.0.1:0` picks a free port).
+    pub listen: String,
+    /// Where sled keeps the log and snapshots.
+    pub data_dir: PathBuf,
+    /// The cluster token every call must carry.
+    pub token: String,
+    /// Written with the bound `host:port` once serving.
+    pub addr_file: Option<PathBuf>,
+    /// Most tasks pending or running before SubmitTask is refused.
+    pub max_pending_tasks: u64,
+    /// Heartbeat lease: a worker silent this long is declared dead (also the grace period a
+    /// new leader gives workers).
+    pub worker_lease: std::time::Duration,
+    /// How this head takes part in the Raft group (its `snapshot_every` is the one used).
+    pub raft: RaftConfig,
+}
+
+/// Write `host:port\n` to `path` atomically (temp file, then rename).
+fn write_addr_file(path: &Path, addr: &str) -> Result<()> {
+    let err = |source| HeadError::AddrFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{addr}\n")).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// Run a head until `shutdown` resolves: recover the state from `data_dir`, start the runtime
+/// (scheduling and dispatch), and serve Head, WorkerRegistry, health and reflection on one port.
+pub async fn run(
+    config: HeadConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    if config.token.is_empty() {
+        return Err(HeadError::InvalidArgument(
+            "the cluster token is empty: pass --token or set XNAI_TOKEN".into(),
+        ));
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| HeadError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| HeadError::Bind {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| HeadError::Log(log::LogError::Storage(e.into())))?;
+    let inject = TokenInject::new(&config.token)
+        .map_err(|s| HeadError::InvalidArgument(s.message().to_string()))?;
+    let started = RaftLog::open(
+        &config.raft,
+        &config.data_dir,
+        local.to_string(),
+        inject.clone(),
+    )
+    .await?;
+    let raft_log = Arc::new(started.log);
+    let log: Arc<dyn CommandLog> = raft_log.clone();
+    let beats = Arc::new(Heartbeats::default());
+    let pool = Arc::new(GrpcWorkerPool::new(inject));
+    let runtime = tokio::spawn(supervise_runtime(
+        raft_log.clone(),
+        log.clone(),
+        pool,
+        beats.clone(),
+        config.worker_lease,
+    ));
+
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        stop_tx.send_replace(true);
+    };
+    let ctx = Arc::new(HeadContext {
+        log: log.clone(),
+        beats,
+        identity: HeadIdentity {
+            id: config.id,
+            address: local.to_string(),
+            pid: std::process::id(),
+        },
+        max_pending_tasks: config.max_pending_tasks,
+        stopping,
+    });
+    let check = TokenCheck::new(&config.token);
+    let gate = LeaderGate::new(log.clone());
+    let peer = PeerServer::new(started.peer)
+        .max_decoding_message_size(raft::peer::PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(raft::peer::PEER_MESSAGE_BYTES);
+    let head = HeadServer::new(HeadApi::new(ctx.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let registry = WorkerRegistryServer::new(RegistryApi::new(ctx))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let reflection =
+        xnai_proto::serve::reflection().map_err(|e| HeadError::Reflection(e.to_string()))?;
+    let (_health_reporter, health) = xnai_proto::serve::health();
+
+    if let Some(path) = &config.addr_file {
+        write_addr_file(path, &local.to_string())?;
+    }
+    tracing::info!(id = config.id, addr = %local, cluster_id = %config.raft.cluster_id, data_dir = %config.data_dir.display(), "head serving");
+    let served = Server::builder()
+        .add_service(health)
+        .add_service(InterceptedService::new(
+            InterceptedService::new(head, gate.clone()),
+            check.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            InterceptedService::new(registry, gate),
+            check.clone(),
+        ))
+        .add_service(InterceptedService::new(peer, check.clone()))
+        .add_service(InterceptedService::new(reflection, check))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    // Closing the log ends the node task; its status channel closes and the supervisor stops
+    // the runtime.
+    log.close().await;
+    let _ = runtime.await;
+    tracing::info!("head stopped");
+    served.map_err(HeadError::from)
+}
+
+/// Run the runtime (scheduling and dispatch) only while this head leads and has applied an
+/// entry of its own term (so its state is complete). A new leader first gives every live worker
+/// a grace period (a fresh heartbeat record, so none is declared dead before it could reach the
+/// new leader), then starts the runtime, which re-dispatches running tasks and starting actors.
+async fn supervise_runtime(
+    raft: Arc<RaftLog>,
+    log: Arc<dyn CommandLog>,
+    pool: Arc<GrpcWorkerPool>,
+    beats: Arc<Heartbeats>,
+    worker_lease: std::time::Duration,
+) {
+    let mut status = raft.status();
+    let mut running: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        let leading = status.borrow_and_update().leader_ready;
+        if leading && running.is_none() {
+            let alive: Vec<_> = log.state().read(|s| {
+                s.workers
+                    .keys()
+                    .filter(|id| s.worker_alive(id))
+                    .copied()
+                    .collect()
+            });
+            for w in alive {
+                beats.record(w, 0, 0, Pressure::Ok);
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            raft.set_effects(Some(tx));
+            let rt =
+                Runtime::new(log.clone(), pool.clone(), beats.clone()).with_lease(worker_lease);
+            running = Some(tokio::spawn(rt.run(rx)));
+            tracing::info!("leading: runtime started");
+        } else if !leading && let Some(h) = running.take() {
+            raft.set_effects(None);
+            h.abort();
+            let _ = h.await;
+            tracing::info!("not leading: runtime stopped");
+        }
+        if status.changed().await.is_err() {
+            break;
+        }
+    }
+    raft.set_effects(None);
+    if let Some(h) = running.take() {
+        h.abort();
+        let _ = h.await;
+    }
+}

@@ -1,0 +1,118 @@
+//! The `xnai-head` binary: parses flags, sets up logging, and runs the head until SIGTERM or
+//! SIGINT. All the work is in the library (`xnai_head::run`).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use xnai_head::raft::{DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, RaftConfig, parse_peers};
+use xnai_head::{HeadConfig, log::DEFAULT_SNAPSHOT_EVERY};
+
+/// xnai head: the control plane of an xnai cluster.
+#[derive(Debug, Parser)]
+#[command(name = "xnai-head", version, about)]
+struct Args {
+    /// This head's id (a small integer).
+    #[arg(long, default_value_t = 1)]
+    id: u64,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Directory for the durable state (sled).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Cluster token required on every call.
+    #[arg(long, env = "XNAI_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Write the bound host:port here once serving.
+    #[arg(long)]
+    addr_file: Option<PathBuf>,
+    /// Most tasks pending or running before SubmitTask is refused.
+    #[arg(long, default_value_t = 100_000)]
+    max_pending_tasks: u64,
+    /// Heartbeat lease in ms: a worker silent this long is declared dead.
+    #[arg(long, env = "XNAI_WORKER_LEASE_MS", default_value_t = 1500)]
+    worker_lease_ms: u64,
+    /// Log entries between snapshots (0: never).
+    #[arg(long, env = "XNAI_SNAPSHOT_EVERY", default_value_t = DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
+    /// The initial Raft group, this head included: `1=host:port,2=host:port,3=host:port`.
+    /// Without it the head is a one-head group.
+    #[arg(long, value_parser = parse_peers, default_value = "")]
+    peers: std::collections::BTreeMap<u64, String>,
+    /// Start with empty storage and wait to be added to a running group (`xnai head add`).
+    #[arg(long)]
+    join: bool,
+    /// Cluster id: heads refuse Raft traffic from another cluster.
+    #[arg(long, default_value = "xnai")]
+    cluster_id: String,
+    /// Milliseconds between Raft ticks.
+    #[arg(long, default_value_t = 100)]
+    tick_ms: u64,
+    /// Election timeout in ticks (raft randomises it between this and twice this).
+    #[arg(long, default_value_t = DEFAULT_ELECTION_TICK)]
+    election_tick: usize,
+    /// Leader heartbeat interval in ticks.
+    #[arg(long, default_value_t = DEFAULT_HEARTBEAT_TICK)]
+    heartbeat_tick: usize,
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// Errors print as one line (`xnai-head: ...`) and exit with status 1.
+fn main() -> std::process::ExitCode {
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // HeadError messages already include their cause: print one line, not the chain.
+            eprintln!("xnai-head: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn serve() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = HeadConfig {
+        id: args.id,
+        listen: args.listen,
+        data_dir: args.data_dir,
+        token: args.token,
+        addr_file: args.addr_file,
+        max_pending_tasks: args.max_pending_tasks,
+        worker_lease: std::time::Duration::from_millis(args.worker_lease_ms.max(100)),
+        raft: RaftConfig {
+            id: args.id,
+            cluster_id: args.cluster_id,
+            peers: args.peers,
+            join: args.join,
+            snapshot_every: args.snapshot_every,
+            tick: std::time::Duration::from_millis(args.tick_ms.max(1)),
+            election_tick: args.election_tick,
+            heartbeat_tick: args.heartbeat_tick,
+        },
+    };
+    xnai_head::run(config, shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! Applying committed entries to the state machine on every head: normal entries (a batch of
+//! proposals, one group commit) go through [`ControlState::apply`]; membership entries change
+//! the conf state and the address book. Outcomes are routed back to waiting proposers by the
+//! entry's (term, index); snapshots (bincode of the state, the applied index and the address
+//! book) are written every `snapshot_every` applied entries and the log is compacted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use protobuf::Message as _;
+use raft::RawNode;
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, EntryType, Snapshot};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+
+use super::node::{Reply, clone_err};
+use super::storage::SledStorage;
+use super::transport::Transport;
+use super::{EffectSink, Peers};
+use crate::log::{AppliedBatch, LogError, SharedState};
+use crate::state::{Command, ControlState, Outcome};
+
+/// Who waits for an entry.
+pub(crate) enum Pending {
+    /// Proposals of one group commit, in entry order.
+    Commands(Vec<Reply>),
+    /// A membership change.
+    Conf(oneshot::Sender<Result<(), LogError>>),
+}
+
+impl Pending {
+    fn fail(self, err: &LogError) {
+        match self {
+            Pending::Commands(replies) => {
+                for r in replies {
+                    let _ = r.send(Err(clone_err(err)));
+                }
+            }
+            Pending::Conf(r) => {
+                let _ = r.send(Err(clone_err(err)));
+            }
+        }
+    }
+}
+
+/// A snapshot's data as written.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    index: u64,
+    state: &'a ControlState,
+    peers: &'a BTreeMap<u64, String>,
+}
+
+/// A snapshot's data as read (same layout as [`SnapshotRef`]).
+#[derive(Deserialize, Default)]
+pub(crate) struct SnapshotData {
+    pub(crate) index: u64,
+    pub(crate) state: ControlState,
+    pub(crate) peers: BTreeMap<u64, String>,
+}
+
+fn bincode_err(what: &'static str, e: impl ToString) -> LogError {
+    LogError::Encode {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// Encode a group commit: the commands of each proposal.
+pub(crate) fn encode_entry(batches: &[Vec<Command>]) -> Result<Vec<u8>, LogError> {
+    bincode::serde::encode_to_vec(batches, bincode::config::standard())
+        .map_err(|e| bincode_err("raft entry", e))
+}
+
+fn decode_entry(index: u64, data: &[u8]) -> Result<Vec<Vec<Command>>, LogError> {
+    bincode::serde::decode_from_slice(data, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| LogError::Corrupt {
+            index,
+            reason: e.to_string(),
+        })
+}
+
+/// Encode snapshot data for `index`.
+pub(crate) fn encode_snapshot(
+    index: u64,
+    state: &ControlState,
+    peers: &BTreeMap<u64, String>,
+) -> Result<Vec<u8>, LogError> {
+    let r = SnapshotRef {
+        index,
+        state,
+        peers,
+    };
+    bincode::serde::encode_to_vec(&r, bincode::config::standard())
+        .map_err(|e| bincode_err("snapshot", e))
+}
+
+/// Decode snapshot data; empty data is the empty state (the bootstrap snapshot).
+pub(crate) fn decode_snapshot(index: u64, data: &[u8]) -> Result<SnapshotData, LogError> {
+    if data.is_empty() {
+        return Ok(SnapshotData {
+            index,
+            ..Default::default()
+        });
+    }
+    bincode::serde::decode_from_slice(data, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| LogError::Corrupt {
+            index,
+            reason: format!("snapshot: {e}"),
+        })
+}
+
+/// The state machine side of the node.
+pub(crate) struct Applier {
+    pub(crate) state: SharedState,
+    pub(crate) applied: u64,
+    pub(crate) applied_term: u64,
+    pub(crate) applied_tx: watch::Sender<u64>,
+    pub(crate) effects: EffectSink,
+    pub(crate) pending: BTreeMap<u64, (u64, Pending)>,
+    pub(crate) snapshot_every: u64,
+    pub(crate) snapshot_index: u64,
+    /// Set by a membership change: a head added later must get a snapshot whose conf state
+    /// lists it (raft refuses to restore one that does not), so snapshot right away.
+    pub(crate) force_snapshot: bool,
+}
+
+impl Applier {
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Fail every waiting proposer (leadership lost, or shutting down).
+    pub(crate) fn fail_all(&mut self, err: LogError) {
+        for (_, (_, p)) in std::mem::take(&mut self.pending) {
+            p.fail(&err);
+        }
+    }
+
+    /// The proposer waiting for (term, index), failing any that lost their slot.
+    fn take_pending(&mut self, index: u64, term: u64) -> Option<Pending> {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > index {
+                return None;
+            }
+            let (k, (t, p)) = entry.remove_entry();
+            if k == index && t == term {
+                return Some(p);
+            }
+            p.fail(&LogError::NotLeader { leader: None });
+        }
+        None
+    }
+
+    /// Replace the state with a snapshot received from the leader.
+    pub(crate) fn install_snapshot(
+        &mut self,
+        snap: &Snapshot,
+        peers: &Peers,
+    ) -> Result<(), LogError> {
+        let meta = snap.get_metadata();
+        let data = decode_snapshot(meta.index, snap.get_data())?;
+        self.state.write(|s| *s = data.state);
+        for (id, address) in data.peers {
+            peers.insert(id, address);
+        }
+        self.applied = meta.index;
+        self.applied_term = meta.term;
+        self.snapshot_index = meta.index;
+        self.applied_tx.send_replace(meta.index);
+        tracing::info!(
+            index = data.index,
+            term = meta.term,
+            "installed a snapshot from the leader"
+        );
+        Ok(())
+    }
+
+    /// Apply committed entries in order, then publish the applied index, hand effects to the
+    /// runtime (on the leader) and answer proposers.
+    pub(crate) fn apply(
+        &mut self,
+        entries: Vec<raft::eraftpb::Entry>,
+        raw: &mut RawNode<SledStorage>,
+        storage: &SledStorage,
+        peers: &Peers,
+        transport: &Transport,
+    ) -> Result<(), LogError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut effects = Vec::new();
+        let mut replies: Vec<(Reply, Vec<Outcome>)> = Vec::new();
+        let mut conf_replies = Vec::new();
+        for e in entries {
+            let (index, term) = (e.index, e.term);
+            if index <= self.applied {
+                continue;
+            }
+            let pending = self.take_pending(index, term);
+            match e.get_entry_type() {
+                EntryType::EntryNormal if e.data.is_empty() => {
+                    if let Some(p) = pending {
+                        p.fail(&LogError::Membership(
+                            "another membership change is in progress; retry".into(),
+                        ));
+                    }
+                }
+                EntryType::EntryNormal => match decode_entry(index, &e.data) {
+                    Ok(batches) => {
+                        let outcomes: Vec<Vec<Outcome>> = self.state.write(|s| {
+                            batches
+                                .into_iter()
+                                .map(|cmds| {
+                                    cmds.into_iter()
+                                        .map(|c| {
+                                            let (o, fx) = s.apply(c);
+                                            effects.extend(fx);
+                                            o
+                                        })
+                                        .collect()
+                                })
+                                .collect()
+                        });
+                        if let Some(Pending::Commands(rs)) = pending {
+                            replies.extend(rs.into_iter().zip(outcomes));
+                        }
+                    }
+                    Err(err) => {
+                        // Every head decodes the same bytes the same way: skipping is safe.
+                        tracing::error!(index, error = %err, "skipping an undecodable entry");
+                        if let Some(p) = pending {
+                            p.fail(&err);
+                        }
+                    }
+                },
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let result = self.apply_conf(&e, raw, storage, peers, transport);
+                    if let Err(err) = &result {
+                        tracing::warn!(index, error = %err, "membership change not applied");
+                    }
+                    if let Some(Pending::Conf(r)) = pending {
+                        conf_replies.push((r, result));
+                    }
+                }
+            }
+            self.applied = index;
+            self.applied_term = term;
+        }
+        self.applied_tx.send_replace(self.applied);
+        let sink = self
+            .effects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(tx) = sink {
+            let _ = tx.send(AppliedBatch {
+                index: self.applied,
+                effects,
+            });
+        }
+        for (r, outcomes) in replies {
+            let _ = r.send(Ok(outcomes));
+        }
+        for (r, result) in conf_replies {
+            let _ = r.send(result);
+        }
+        Ok(())
+    }
+
+    fn apply_conf(
+        &mut self,
+        e: &raft::eraftpb::Entry,
+        raw: &mut RawNode<SledStorage>,
+        storage: &SledStorage,
+        peers: &Peers,
+        transport: &Transport,
+    ) -> Result<(), LogError> {
+        let bad = |reason: String| LogError::Membership(reason);
+        let before: BTreeSet<u64> = storage.conf_state().voters.into_iter().collect();
+        let cs = if e.get_entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(e.get_data()).map_err(|x| bad(x.to_string()))?;
+            if cc.get_change_type() == ConfChangeType::AddNode
+                && let Ok(address) = String::from_utf8(cc.context.to_vec())
+                && !address.is_empty()
+            {
+                peers.insert(cc.node_id, address);
+            }
+            raw.apply_conf_change(&cc).map_err(|x| bad(x.to_string()))?
+        } else {
+            let cc =
+                ConfChangeV2::parse_from_bytes(e.get_data()).map_err(|x| bad(x.to_string()))?;
+            raw.apply_conf_change(&cc).map_err(|x| bad(x.to_string()))?
+        };
+        storage.set_conf_state(&cs)?;
+        self.force_snapshot = true;
+        let after: BTreeSet<u64> = cs.voters.iter().copied().collect();
+        for gone in before.difference(&after) {
+            transport.remove(*gone);
+            tracing::info!(head = gone, "head removed from the group");
+        }
+        for new in after.difference(&before) {
+            tracing::info!(head = new, address = ?peers.get(*new), "head added to the group");
+        }
+        storage.set_peers(&peers.all())?;
+        Ok(())
+    }
+
+    /// Snapshot and compact once `snapshot_every` entries were applied since the last one.
+    pub(crate) async fn maybe_snapshot(
+        &mut self,
+        storage: &SledStorage,
+        peers: &Peers,
+    ) -> Result<(), LogError> {
+        let due =
+            self.snapshot_every > 0 && self.applied >= self.snapshot_index + self.snapshot_every;
+        if !(due || self.force_snapshot) || self.applied <= self.snapshot_index {
+            return Ok(());
+        }
+        self.force_snapshot = false;
+        let index = self.applied;
+        let book = peers.all();
+        let data = self.state.read(|s| encode_snapshot(index, s, &book))?;
+        let mut snap = Snapshot::default();
+        snap.set_data(data.into());
+        let meta = snap.mut_metadata();
+        meta.index = index;
+        meta.term = self.applied_term;
+        meta.set_conf_state(storage.conf_state());
+        storage.compact_to(&snap)?;
+        storage.flush().await?;
+        self.snapshot_index = index;
+        tracing::debug!(index, "snapshot written, raft log compacted");
+        Ok(())
+    }
+}

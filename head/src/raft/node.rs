@@ -1,0 +1,389 @@
+//! The one task that owns the [`RawNode`]. It reads one message enum ([`Msg`]) plus a tick,
+//! batches concurrent proposals into one entry (group commit), and handles each `Ready` in the
+//! documented order: send messages, apply the snapshot, apply committed entries, persist entries
+//! and hard state (one fsync), send persisted messages, advance, then the light ready.
+
+use std::collections::HashMap;
+
+use raft::eraftpb::{ConfChange, ConfChangeType, Message};
+use raft::{RawNode, StateRole};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::apply::{Applier, Pending};
+use super::storage::SledStorage;
+use super::transport::Transport;
+use super::{NodeStatus, Peers, role_name};
+use crate::log::LogError;
+use crate::state::{Command, Outcome};
+
+/// Most messages taken from the queue per loop turn (and so proposals per entry).
+const MAX_DRAIN: usize = 512;
+
+/// A proposal's reply channel.
+pub(crate) type Reply = oneshot::Sender<Result<Vec<Outcome>, LogError>>;
+
+/// Everything the node task is asked to do.
+pub(crate) enum Msg {
+    /// Commands from a local writer.
+    Propose {
+        /// The commands, applied together in order.
+        commands: Vec<Command>,
+        /// Where the outcomes go.
+        reply: Reply,
+    },
+    /// Raft messages from a peer (already checked by the peer service).
+    FromPeer {
+        /// Sender id.
+        from: u64,
+        /// Sender's address, learnt if new.
+        address: String,
+        /// The messages.
+        messages: Vec<Message>,
+    },
+    /// A linearizable read: answers the read index once confirmed by a quorum.
+    ReadIndex(oneshot::Sender<Result<u64, LogError>>),
+    /// A membership change (add with the address as context, or remove).
+    ConfChange {
+        /// The change.
+        change: ConfChange,
+        /// Answered once applied.
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    /// The transport could not reach a peer.
+    Unreachable(u64),
+    /// A snapshot message to a peer was delivered (true) or not.
+    SnapshotSent(u64, bool),
+}
+
+/// The owner task's state.
+pub(crate) struct Node {
+    pub(crate) raw: RawNode<SledStorage>,
+    pub(crate) storage: SledStorage,
+    pub(crate) applier: Applier,
+    pub(crate) transport: Transport,
+    pub(crate) peers: Peers,
+    pub(crate) status: watch::Sender<NodeStatus>,
+    pub(crate) reads: HashMap<Vec<u8>, oneshot::Sender<Result<u64, LogError>>>,
+    pub(crate) read_seq: u64,
+    pub(crate) pid: u32,
+}
+
+impl Node {
+    fn leader_address(&self) -> Option<String> {
+        let leader = self.raw.raft.leader_id;
+        if leader == 0 {
+            return None;
+        }
+        self.peers.get(leader)
+    }
+
+    fn not_leader(&self) -> LogError {
+        LogError::NotLeader {
+            leader: self.leader_address(),
+        }
+    }
+
+    /// Run until `stop` or a fatal storage error.
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Msg>,
+        mut stop: watch::Receiver<bool>,
+        tick_every: std::time::Duration,
+    ) {
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if self.storage.conf_state().voters == [self.raw.raft.id] {
+            // A one-head group need not wait for an election timeout.
+            let _ = self.raw.campaign();
+        }
+        loop {
+            let mut batch: Vec<(Vec<Command>, Reply)> = Vec::new();
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                _ = tick.tick() => { self.raw.tick(); }
+                m = rx.recv() => match m {
+                    None => break,
+                    Some(m) => {
+                        self.handle(m, &mut batch);
+                        for _ in 1..MAX_DRAIN {
+                            match rx.try_recv() {
+                                Ok(m) => self.handle(m, &mut batch),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                },
+            }
+            self.propose_batch(batch);
+            if let Err(e) = self.on_ready().await {
+                tracing::error!(error = %e, "raft node stopped after a storage failure; restart the head");
+                break;
+            }
+            self.publish();
+        }
+        self.applier.fail_all(LogError::Closed);
+        for (_, r) in self.reads.drain() {
+            let _ = r.send(Err(LogError::Closed));
+        }
+        if let Err(e) = self.storage.flush().await {
+            tracing::warn!(error = %e, "final flush of the raft storage failed");
+        }
+    }
+
+    fn handle(&mut self, m: Msg, batch: &mut Vec<(Vec<Command>, Reply)>) {
+        match m {
+            Msg::Propose { commands, reply } => batch.push((commands, reply)),
+            Msg::FromPeer {
+                from,
+                address,
+                messages,
+            } => {
+                if !address.is_empty() && self.peers.get(from).is_none() {
+                    self.peers.insert(from, address);
+                }
+                for msg in messages {
+                    if let Err(e) = self.raw.step(msg) {
+                        tracing::debug!(from, error = %e, "raft refused a peer message");
+                    }
+                }
+            }
+            Msg::ReadIndex(reply) => {
+                if self.raw.raft.state != StateRole::Leader {
+                    let _ = reply.send(Err(self.not_leader()));
+                    return;
+                }
+                self.read_seq += 1;
+                let ctx = self.read_seq.to_be_bytes().to_vec();
+                self.raw.read_index(ctx.clone());
+                self.reads.insert(ctx, reply);
+            }
+            Msg::ConfChange { change, reply } => self.propose_conf_change(change, reply),
+            Msg::Unreachable(id) => self.raw.report_unreachable(id),
+            Msg::SnapshotSent(id, ok) => {
+                let status = if ok {
+                    raft::SnapshotStatus::Finish
+                } else {
+                    raft::SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(id, status);
+            }
+        }
+    }
+
+    /// One entry for every proposal taken this turn (group commit).
+    fn propose_batch(&mut self, batch: Vec<(Vec<Command>, Reply)>) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.raw.raft.state != StateRole::Leader {
+            let err = self.not_leader();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(clone_err(&err)));
+            }
+            return;
+        }
+        let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let data = match super::apply::encode_entry(&commands) {
+            Ok(d) => d,
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(clone_err(&e)));
+                }
+                return;
+            }
+        };
+        match self.raw.propose(vec![], data) {
+            Ok(()) => {
+                let index = self.raw.raft.raft_log.last_index();
+                let term = self.raw.raft.term;
+                self.applier
+                    .pending
+                    .insert(index, (term, Pending::Commands(replies)));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "proposal dropped");
+                let err = self.not_leader();
+                for reply in replies {
+                    let _ = reply.send(Err(clone_err(&err)));
+                }
+            }
+        }
+    }
+
+    fn propose_conf_change(
+        &mut self,
+        change: ConfChange,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    ) {
+        if self.raw.raft.state != StateRole::Leader {
+            let _ = reply.send(Err(self.not_leader()));
+            return;
+        }
+        let voters = self.storage.conf_state().voters;
+        let present = voters.contains(&change.node_id);
+        let noop = match change.get_change_type() {
+            ConfChangeType::AddNode => present,
+            ConfChangeType::RemoveNode => !present,
+            ConfChangeType::AddLearnerNode => false,
+        };
+        if noop {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        if change.get_change_type() == ConfChangeType::RemoveNode && voters.len() <= 1 {
+            let _ = reply.send(Err(LogError::Membership(
+                "cannot remove the last head".into(),
+            )));
+            return;
+        }
+        if change.get_change_type() == ConfChangeType::RemoveNode
+            && change.node_id == self.raw.raft.id
+        {
+            // A leader does not remove itself: hand the leadership to another head; the
+            // caller's retry (UNAVAILABLE) reaches the new leader, which removes this one.
+            let me = self.raw.raft.id;
+            let best = voters
+                .iter()
+                .filter(|&&v| v != me)
+                .max_by_key(|&&v| self.raw.raft.prs().get(v).map_or(0, |p| p.matched));
+            if let Some(&to) = best {
+                tracing::info!(to, "transferring leadership before removing this head");
+                self.raw.transfer_leader(to);
+            }
+            let _ = reply.send(Err(LogError::NotLeader { leader: None }));
+            return;
+        }
+        match self.raw.propose_conf_change(vec![], change) {
+            Ok(()) => {
+                let index = self.raw.raft.raft_log.last_index();
+                let term = self.raw.raft.term;
+                self.applier
+                    .pending
+                    .insert(index, (term, Pending::Conf(reply)));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(LogError::Membership(e.to_string())));
+            }
+        }
+    }
+
+    /// Handle one `Ready` (if any) in raft-rs's documented order.
+    async fn on_ready(&mut self) -> Result<(), LogError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.raw.ready();
+        if !rd.messages().is_empty() {
+            self.transport.send(rd.take_messages());
+        }
+        let mut must_flush = false;
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            self.storage.apply_snapshot(&snap)?;
+            self.applier.install_snapshot(&snap, &self.peers)?;
+            must_flush = true;
+        }
+        let committed = rd.take_committed_entries();
+        self.applier.apply(
+            committed,
+            &mut self.raw,
+            &self.storage,
+            &self.peers,
+            &self.transport,
+        )?;
+        if !rd.entries().is_empty() {
+            self.storage.append(rd.entries())?;
+            must_flush = true;
+        }
+        if let Some(hs) = rd.hs() {
+            self.storage.set_hard_state(hs)?;
+            must_flush = true;
+        }
+        if must_flush {
+            self.storage.flush().await?;
+        }
+        if !rd.persisted_messages().is_empty() {
+            self.transport.send(rd.take_persisted_messages());
+        }
+        for rs in rd.take_read_states() {
+            if let Some(reply) = self.reads.remove(&rs.request_ctx) {
+                let _ = reply.send(Ok(rs.index));
+            }
+        }
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            let mut hs = self.raw.raft.hard_state();
+            hs.commit = commit;
+            self.storage.set_hard_state(&hs)?;
+        }
+        self.transport.send(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.applier.apply(
+            committed,
+            &mut self.raw,
+            &self.storage,
+            &self.peers,
+            &self.transport,
+        )?;
+        self.raw.advance_apply();
+        self.applier
+            .maybe_snapshot(&self.storage, &self.peers)
+            .await?;
+        if self.raw.raft.state != StateRole::Leader {
+            if self.applier.has_pending() {
+                self.applier.fail_all(self.not_leader());
+            }
+            if !self.reads.is_empty() {
+                let err = self.not_leader();
+                for (_, r) in self.reads.drain() {
+                    let _ = r.send(Err(clone_err(&err)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publish role, term, commit and leader for readers (services, status, the runtime).
+    fn publish(&self) {
+        let r = &self.raw.raft;
+        let mut voters = self.storage.conf_state().voters;
+        voters.sort_unstable();
+        let next = NodeStatus {
+            id: r.id,
+            role: role_name(r.state).to_string(),
+            term: r.term,
+            commit: r.raft_log.committed,
+            applied: self.applier.applied,
+            leader_id: r.leader_id,
+            leader_address: self.leader_address(),
+            leader_ready: r.state == StateRole::Leader && self.applier.applied_term == r.term,
+            voters,
+            pid: self.pid,
+            address: self.peers.get(r.id).unwrap_or_default(),
+        };
+        self.status.send_if_modified(|s| {
+            if *s == next {
+                false
+            } else {
+                *s = next;
+                true
+            }
+        });
+    }
+}
+
+/// LogError is not Clone (it wraps sled errors); rebuild the retriable ones.
+pub(crate) fn clone_err(e: &LogError) -> LogError {
+    match e {
+        LogError::NotLeader { leader } => LogError::NotLeader {
+            leader: leader.clone(),
+        },
+        LogError::Closed => LogError::Closed,
+        LogError::Membership(m) => LogError::Membership(m.clone()),
+        other => LogError::Encode {
+            what: "proposal",
+            reason: other.to_string(),
+        },
+    }
+}

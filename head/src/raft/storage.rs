@@ -1,0 +1,289 @@
+//! [`SledStorage`]: raft-rs's [`Storage`] on sled. Entries live in one tree keyed by big-endian
+//! index; hard state, conf state, the latest snapshot (metadata and data) and the head address
+//! book live in a meta tree. Writes go through the owner task only; every `persist_*` call is
+//! followed by [`SledStorage::flush`] before anything that depends on it is sent or acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+
+use crate::log::LogError;
+
+const HARD_STATE: &[u8] = b"hard_state";
+const CONF_STATE: &[u8] = b"conf_state";
+const SNAPSHOT: &[u8] = b"snapshot";
+const PEERS: &[u8] = b"peers";
+
+/// What the storage caches in memory (read on every raft call).
+#[derive(Default)]
+struct Cache {
+    hard_state: HardState,
+    conf_state: ConfState,
+    snapshot: Snapshot,
+    /// Index of the last stored entry (or the snapshot's, when there are none).
+    last_index: u64,
+}
+
+/// Raft log storage on sled. Cloning shares the same trees.
+#[derive(Clone)]
+pub struct SledStorage {
+    db: sled::Db,
+    entries: sled::Tree,
+    meta: sled::Tree,
+    cache: Arc<RwLock<Cache>>,
+}
+
+fn key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn corrupt(index: u64, reason: impl ToString) -> LogError {
+    LogError::Corrupt {
+        index,
+        reason: reason.to_string(),
+    }
+}
+
+fn store_err(e: impl std::error::Error + Send + Sync + 'static) -> raft::Error {
+    raft::Error::Store(StorageError::Other(Box::new(e)))
+}
+
+fn encode_pb(what: &'static str, m: &impl protobuf::Message) -> Result<Vec<u8>, LogError> {
+    m.write_to_bytes().map_err(|e| LogError::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+impl SledStorage {
+    /// Open the raft trees in `db` and load the cached state.
+    pub fn open(db: sled::Db) -> Result<Self, LogError> {
+        let entries = db.open_tree("raft_entries")?;
+        let meta = db.open_tree("raft_meta")?;
+        let mut cache = Cache::default();
+        if let Some(b) = meta.get(HARD_STATE)? {
+            cache.hard_state = HardState::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
+        }
+        if let Some(b) = meta.get(CONF_STATE)? {
+            cache.conf_state = ConfState::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
+        }
+        if let Some(b) = meta.get(SNAPSHOT)? {
+            cache.snapshot = Snapshot::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
+        }
+        cache.last_index = match entries.last()? {
+            Some((k, _)) => <[u8; 8]>::try_from(k.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt(0, "bad entry key"))?,
+            None => cache.snapshot.get_metadata().index,
+        };
+        Ok(Self {
+            db,
+            entries,
+            meta,
+            cache: Arc::new(RwLock::new(cache)),
+        })
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Cache) -> R) -> R {
+        f(&self.cache.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Cache) -> R) -> R {
+        f(&mut self.cache.write().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether anything was ever stored (a hard state, a conf state or a snapshot).
+    pub fn is_initialized(&self) -> bool {
+        self.read(|c| {
+            c.hard_state != HardState::default()
+                || c.conf_state != ConfState::default()
+                || c.snapshot.get_metadata().index > 0
+        })
+    }
+
+    /// The latest snapshot (metadata and data).
+    pub fn stored_snapshot(&self) -> Snapshot {
+        self.read(|c| c.snapshot.clone())
+    }
+
+    /// The current membership.
+    pub fn conf_state(&self) -> ConfState {
+        self.read(|c| c.conf_state.clone())
+    }
+
+    /// Append `ents`, replacing any stored entries at or after the first one's index.
+    pub fn append(&self, ents: &[Entry]) -> Result<(), LogError> {
+        let Some(first) = ents.first() else {
+            return Ok(());
+        };
+        let mut batch = sled::Batch::default();
+        let old_last = self.read(|c| c.last_index);
+        for i in first.index..=old_last {
+            batch.remove(&key(i));
+        }
+        for e in ents {
+            batch.insert(&key(e.index), encode_pb("raft entry", e)?);
+        }
+        self.entries.apply_batch(batch)?;
+        let last = ents.last().map_or(first.index, |e| e.index);
+        self.write(|c| c.last_index = last);
+        Ok(())
+    }
+
+    /// Store the hard state.
+    pub fn set_hard_state(&self, hs: &HardState) -> Result<(), LogError> {
+        self.meta.insert(HARD_STATE, encode_pb("hard state", hs)?)?;
+        self.write(|c| c.hard_state = hs.clone());
+        Ok(())
+    }
+
+    /// Store the membership.
+    pub fn set_conf_state(&self, cs: &ConfState) -> Result<(), LogError> {
+        self.meta.insert(CONF_STATE, encode_pb("conf state", cs)?)?;
+        self.write(|c| c.conf_state = cs.clone());
+        Ok(())
+    }
+
+    /// Install a snapshot received from the leader: it replaces the whole log.
+    pub fn apply_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
+        let meta = snap.get_metadata();
+        self.entries.clear()?;
+        self.meta.insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
+        self.set_conf_state(meta.get_conf_state())?;
+        let mut hs = self.read(|c| c.hard_state.clone());
+        hs.term = hs.term.max(meta.term);
+        hs.commit = meta.index;
+        self.set_hard_state(&hs)?;
+        self.write(|c| {
+            c.snapshot = snap.clone();
+            c.last_index = meta.index;
+        });
+        Ok(())
+    }
+
+    /// Keep `snap` (taken locally at an applied index) as the latest snapshot and drop the
+    /// entries it covers.
+    pub fn compact_to(&self, snap: &Snapshot) -> Result<(), LogError> {
+        let index = snap.get_metadata().index;
+        self.meta.insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
+        let mut trim = sled::Batch::default();
+        for k in self.entries.range(..=key(index)).keys() {
+            trim.remove(k?);
+        }
+        self.entries.apply_batch(trim)?;
+        self.write(|c| {
+            c.snapshot = snap.clone();
+            c.last_index = c.last_index.max(index);
+        });
+        Ok(())
+    }
+
+    /// Make every write so far durable (fsync).
+    pub async fn flush(&self) -> Result<(), LogError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The head address book (id -> host:port), as persisted.
+    pub fn peers(&self) -> Result<BTreeMap<u64, String>, LogError> {
+        match self.meta.get(PEERS)? {
+            None => Ok(BTreeMap::new()),
+            Some(b) => serde_json::from_slice(&b).map_err(|e| corrupt(0, e)),
+        }
+    }
+
+    /// Persist the head address book.
+    pub fn set_peers(&self, peers: &BTreeMap<u64, String>) -> Result<(), LogError> {
+        let bytes = serde_json::to_vec(peers).map_err(|e| LogError::Encode {
+            what: "peers",
+            reason: e.to_string(),
+        })?;
+        self.meta.insert(PEERS, bytes)?;
+        Ok(())
+    }
+
+    fn first(&self) -> u64 {
+        self.read(|c| c.snapshot.get_metadata().index + 1)
+    }
+}
+
+impl Storage for SledStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        Ok(self.read(|c| RaftState::new(c.hard_state.clone(), c.conf_state.clone())))
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        let max_size = max_size.into();
+        if low < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        let last = self.read(|c| c.last_index);
+        if high > last + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        for item in self.entries.range(key(low)..key(high)) {
+            let (_, v) = item.map_err(store_err)?;
+            let e = Entry::parse_from_bytes(&v).map_err(store_err)?;
+            size += u64::from(e.compute_size());
+            if !out.is_empty() && max_size.is_some_and(|m| size > m) {
+                break;
+            }
+            out.push(e);
+        }
+        if out.len() as u64 != high - low && max_size.is_none() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        Ok(out)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        let (snap_index, snap_term, last) = self.read(|c| {
+            let m = c.snapshot.get_metadata();
+            (m.index, m.term, c.last_index)
+        });
+        if idx == snap_index {
+            return Ok(snap_term);
+        }
+        if idx < snap_index {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > last {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let bytes = self
+            .entries
+            .get(key(idx))
+            .map_err(store_err)?
+            .ok_or(raft::Error::Store(StorageError::Unavailable))?;
+        Ok(Entry::parse_from_bytes(&bytes).map_err(store_err)?.term)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.first())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.read(|c| c.last_index))
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let snap = self.stored_snapshot();
+        if snap.get_metadata().index < request_index || snap.get_metadata().index == 0 {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        Ok(snap)
+    }
+}

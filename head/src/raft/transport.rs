@@ -1,0 +1,182 @@
+//! Outgoing Raft traffic: one sender task per peer with a bounded queue. A task batches what is
+//! queued into one `Peer.Deliver` call; on failure it tells the node (unreachable, snapshot
+//! failed), drops the batch (raft resends what matters) and backs off before the next call.
+//! Channels connect lazily and reconnect by themselves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use tokio::sync::mpsc;
+use tonic::transport::Endpoint;
+use xnai_proto::auth::TokenInject;
+use xnai_proto::pb;
+use xnai_proto::pb::peer_client::PeerClient;
+
+use super::Peers;
+use super::node::Msg;
+use super::peer::PEER_MESSAGE_BYTES;
+
+/// Messages queued per peer before new ones are dropped.
+const QUEUE: usize = 1024;
+/// Most messages in one Deliver call.
+const MAX_BATCH: usize = 256;
+/// How long one Deliver may take (snapshots get longer).
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+struct Inner {
+    me: u64,
+    cluster_id: String,
+    my_address: String,
+    peers: Peers,
+    token: TokenInject,
+    node: mpsc::Sender<Msg>,
+    senders: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
+}
+
+/// Sends raft messages to peers. Cloning shares the senders.
+#[derive(Clone)]
+pub(crate) struct Transport(Arc<Inner>);
+
+impl Transport {
+    pub(crate) fn new(
+        me: u64,
+        cluster_id: String,
+        my_address: String,
+        peers: Peers,
+        token: TokenInject,
+        node: mpsc::Sender<Msg>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            me,
+            cluster_id,
+            my_address,
+            peers,
+            token,
+            node,
+            senders: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Queue `messages` on their peers' senders (starting a sender on first use).
+    pub(crate) fn send(&self, messages: Vec<Message>) {
+        for m in messages {
+            let to = m.to;
+            if to == self.0.me || to == 0 {
+                continue;
+            }
+            let Some(tx) = self.sender(to) else {
+                tracing::debug!(to, "no address for head; message dropped");
+                continue;
+            };
+            if tx.try_send(m).is_err() {
+                tracing::debug!(to, "peer queue full; message dropped");
+            }
+        }
+    }
+
+    /// Stop sending to a removed head.
+    pub(crate) fn remove(&self, id: u64) {
+        self.0
+            .senders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn sender(&self, to: u64) -> Option<mpsc::Sender<Message>> {
+        let mut map = self.0.senders.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(&to)
+            && !tx.is_closed()
+        {
+            return Some(tx.clone());
+        }
+        let address = self.0.peers.get(to)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run_sender(self.0.clone(), to, address, rx));
+        map.insert(to, tx.clone());
+        Some(tx)
+    }
+}
+
+async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::Receiver<Message>) {
+    let uri = format!("http://{address}");
+    let channel = match Endpoint::from_shared(uri) {
+        Ok(ep) => ep
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy(),
+        Err(e) => {
+            tracing::warn!(to, %address, error = %e, "bad peer address; not sending to it");
+            return;
+        }
+    };
+    let mut client = PeerClient::with_interceptor(channel, inner.token.clone())
+        .max_decoding_message_size(PEER_MESSAGE_BYTES)
+        .max_encoding_message_size(PEER_MESSAGE_BYTES);
+    let mut backoff = Duration::from_millis(50);
+    let mut failures: u32 = 0;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let snapshot = batch
+            .iter()
+            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+        let messages = batch
+            .iter()
+            .filter_map(|m| m.write_to_bytes().ok())
+            .collect();
+        let req = pb::PeerMessages {
+            cluster_id: inner.cluster_id.clone(),
+            from: inner.me,
+            from_address: inner.my_address.clone(),
+            messages,
+        };
+        let limit = if snapshot {
+            SNAPSHOT_TIMEOUT
+        } else {
+            CALL_TIMEOUT
+        };
+        let result = tokio::time::timeout(limit, client.deliver(req)).await;
+        let error = match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(s)) => Some(format!("{:?}: {}", s.code(), s.message())),
+            Err(_) => Some("timed out".to_string()),
+        };
+        match error {
+            None => {
+                if failures > 0 {
+                    tracing::info!(to, %address, "peer reachable again");
+                }
+                failures = 0;
+                backoff = Duration::from_millis(50);
+                if snapshot {
+                    let _ = inner.node.send(Msg::SnapshotSent(to, true)).await;
+                }
+            }
+            Some(error) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(50) {
+                    tracing::warn!(to, %address, failures, %error, "cannot reach peer head");
+                }
+                let _ = inner.node.send(Msg::Unreachable(to)).await;
+                if snapshot {
+                    let _ = inner.node.send(Msg::SnapshotSent(to, false)).await;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                // What queued meanwhile is stale; raft resends from its progress.
+                while rx.try_recv().is_ok() {}
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Runtime tests with a fake worker pool and a real sled log in a temp dir: tasks are placed,
+//! dispatched and recorded; system failures retry on another worker; actors start.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use xnai_proto::ids::ObjectId;
+
+use super::effects::recovery_effects;
+use super::*;
+use crate::log::SledLog;
+use crate::soft::Pressure;
+use crate::state::{ActorOptions, ActorSpec, ObjectState, Resources, TaskOptions, TaskSpec};
+use crate::state::{ActorState, Arg, ControlState, TaskState};
+use xnai_proto::ids::{ActorId, TaskId, WorkerId};
+
+/// Answers by worker address: addresses in `down` fail like an unreachable worker.
+#[derive(Default)]
+struct FakePool {
+    down: Vec<String>,
+    calls: Mutex<Vec<(String, String)>>,
+}
+
+impl FakePool {
+    fn record(&self, address: &str, what: String) -> bool {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((address.to_string(), what));
+        self.down.iter().any(|d| d == address)
+    }
+}
+
+impl WorkerPool for FakePool {
+    fn execute_task(
+        &self,
+        address: &str,
+        req: TaskRequest,
+    ) -> BoxFuture<'static, Result<TaskReply, CallFailed>> {
+        let down = self.record(address, format!("exec {}", req.function));
+        let reply = match (down, req.function.as_str()) {
+            (true, _) => Err(CallFailed("connection refused".into())),
+            (false, "bad") => Ok(TaskReply::Failed("bad: no".into())),
+            (false, _) => Ok(TaskReply::Stored {
+                size: req.args.len() as u64,
+                crc32: 42,
+            }),
+        };
+        Box::pin(async move { reply })
+    }
+
+    fn start_actor(
+        &self,
+        address: &str,
+        req: ActorRequest,
+    ) -> BoxFuture<'static, Result<Option<String>, CallFailed>> {
+        self.record(address, format!("start {}", req.class));
+        Box::pin(async move { Ok(None) })
+    }
+
+    fn stop_actor(
+        &self,
+        address: &str,
+        actor_id: ActorId,
+    ) -> BoxFuture<'static, Result<(), CallFailed>> {
+        self.record(address, format!("stop {actor_id}"));
+        Box::pin(async move { Ok(()) })
+    }
+}
+
+fn register(worker_id: WorkerId, port: u16) -> Command {
+    Command::RegisterWorker {
+        request_id: format!("w{port}"),
+        worker_id,
+        address: format!("127.0.0.1:{port}"),
+        pid: 1,
+        resources: Resources::cpus(1),
+        arena_capacity: 1 << 20,
+        functions: vec!["echo".into(), "bad".into()],
+        classes: vec!["counter".into()],
+    }
+}
+
+/// Wait until `done` holds on the state, at most 5 s.
+async fn wait_for(log: &dyn CommandLog, done: impl Fn(&ControlState) -> bool) {
+    let mut applied = log.applied();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        applied.borrow_and_update();
+        if log.state().read(&done) {
+            return;
+        }
+        let waited = tokio::time::timeout_at(deadline, applied.changed()).await;
+        assert!(
+            waited.is_ok(),
+            "timed out; state: {:#?}",
+            log.state().read(|s| s.clone())
+        );
+    }
+}
+
+#[tokio::test]
+async fn tasks_run_retry_elsewhere_and_actors_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, batches) = SledLog::open(dir.path(), 0).expect("open");
+    let log: Arc<dyn CommandLog> = Arc::new(log);
+    let pool = Arc::new(FakePool {
+        down: vec!["127.0.0.1:1".into()],
+        ..FakePool::default()
+    });
+    let beats = Arc::new(Heartbeats::default());
+    let (w1, w2) = (WorkerId(1 << 8), WorkerId(2 << 8));
+    log.propose(vec![register(w1, 1), register(w2, 2)])
+        .await
+        .expect("registered");
+    beats.record(w1, 0, 0, Pressure::Ok);
+    beats.record(w2, 0, 0, Pressure::Ok);
+    let runtime = tokio::spawn(Runtime::new(log.clone(), pool.clone(), beats).run(batches));
+
+    let task_id = TaskId(7 << 8);
+    let spec = TaskSpec {
+        function: "echo".into(),
+        args: vec![Arg::Inline(b"hi".to_vec())],
+        options: TaskOptions::default(),
+    };
+    log.propose(vec![Command::SubmitTask {
+        request_id: "t".into(),
+        task_id,
+        spec,
+    }])
+    .await
+    .expect("submitted");
+    let object: ObjectId = task_id.return_object();
+    wait_for(&*log, |s| {
+        s.objects
+            .get(&object)
+            .is_some_and(|o| o.state == ObjectState::Ready)
+    })
+    .await;
+    let (attempts, location) = log.state().read(|s| {
+        (
+            s.tasks[&task_id].attempts.len(),
+            s.objects[&object].locations.iter().next().copied(),
+        )
+    });
+    // Worker 1 (lowest id) is tried first and is down; the retry lands on worker 2.
+    assert_eq!(attempts, 2);
+    assert_eq!(location, Some(w2));
+
+    let bad = TaskId(8 << 8);
+    let spec = TaskSpec {
+        function: "bad".into(),
+        args: vec![],
+        options: TaskOptions::default(),
+    };
+    log.propose(vec![Command::SubmitTask {
+        request_id: "b".into(),
+        task_id: bad,
+        spec,
+    }])
+    .await
+    .expect("submitted");
+    wait_for(&*log, |s| s.tasks[&bad].state == TaskState::Failed).await;
+    let error = log
+        .state()
+        .read(|s| s.objects[&bad.return_object()].error.clone());
+    assert_eq!(error.as_deref(), Some("bad: no"));
+
+    let actor_id = ActorId(9 << 8);
+    let spec = ActorSpec {
+        class: "counter".into(),
+        args: vec![],
+        options: ActorOptions::default(),
+    };
+    log.propose(vec![Command::CreateActor {
+        request_id: "a".into(),
+        actor_id,
+        spec,
+    }])
+    .await
+    .expect("created");
+    wait_for(&*log, |s| s.actors[&actor_id].state == ActorState::Alive).await;
+    log.propose(vec![Command::KillActor {
+        request_id: "k".into(),
+        actor_id,
+    }])
+    .await
+    .expect("killed");
+    let stop = format!("stop {actor_id}");
+    for _ in 0..100 {
+        if pool
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|(_, c)| *c == stop)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls: HashMap<String, usize> = pool
+        .calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .fold(HashMap::new(), |mut m, (_, c)| {
+            *m.entry(c.clone()).or_default() += 1;
+            m
+        });
+    assert_eq!(calls.get(&stop), Some(&1), "{calls:?}");
+    runtime.abort();
+    log.close().await;
+}
+
+#[test]
+fn recovery_redispatches_running_tasks_and_starting_actors() {
+    let mut s = ControlState::default();
+    let w = WorkerId(1 << 8);
+    s.apply(register(w, 1));
+    let task_id = TaskId(1 << 8);
+    let spec = TaskSpec {
+        function: "echo".into(),
+        args: vec![],
+        options: TaskOptions::default(),
+    };
+    s.apply(Command::SubmitTask {
+        request_id: "t".into(),
+        task_id,
+        spec,
+    });
+    s.apply(Command::AssignTask {
+        task_id,
+        worker_id: w,
+    });
+    let actor_id = ActorId(2 << 8);
+    let spec = ActorSpec {
+        class: "counter".into(),
+        args: vec![],
+        options: ActorOptions::default(),
+    };
+    s.apply(Command::CreateActor {
+        request_id: "a".into(),
+        actor_id,
+        spec,
+    });
+    s.apply(Command::PlaceActor {
+        actor_id,
+        worker_id: w,
+    });
+    assert_eq!(
+        recovery_effects(&s),
+        vec![
+            Effect::DispatchTask {
+                task_id,
+                worker_id: w,
+                attempt: 1
+            },
+            Effect::StartActor {
+                actor_id,
+                worker_id: w
+            },
+        ]
+    );
+}

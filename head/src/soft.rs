@@ -1,0 +1,225 @@
+//! Soft state: what workers' heartbeats say (load, arena use, pressure, last seen). Kept in
+//! memory on the leader only and never logged; the scheduler reads it through a [`SoftView`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use xnai_proto::ids::{SessionId, WorkerId};
+
+/// A worker silent for longer than this gets no new placements and shows as "dead".
+pub const SILENT_AFTER: Duration = Duration::from_secs(3);
+
+/// Memory pressure a worker reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pressure {
+    /// Normal.
+    #[default]
+    Ok,
+    /// Above the warning threshold: no new placements (degraded).
+    Warning,
+    /// Above the critical threshold: refuses new work.
+    Critical,
+}
+
+impl Pressure {
+    /// Parse the wire text; anything unknown counts as "ok".
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "warning" => Pressure::Warning,
+            "critical" => Pressure::Critical,
+            _ => Pressure::Ok,
+        }
+    }
+
+    /// The wire text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Pressure::Ok => "ok",
+            Pressure::Warning => "warning",
+            Pressure::Critical => "critical",
+        }
+    }
+}
+
+/// The latest heartbeat of one worker, as the scheduler and status see it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SoftWorker {
+    /// Milliseconds since the last heartbeat or registration.
+    pub silent_ms: u64,
+    /// Tasks running on it.
+    pub running_tasks: u32,
+    /// Bytes used in its arena.
+    pub arena_used: u64,
+    /// Memory pressure.
+    pub pressure: Pressure,
+}
+
+impl SoftWorker {
+    /// Whether it may get new placements: heard from recently and under no memory pressure
+    /// (above the warning threshold a worker is degraded: it keeps its work, gets no more).
+    pub fn placeable(&self) -> bool {
+        self.silent_ms <= SILENT_AFTER.as_millis() as u64 && self.pressure == Pressure::Ok
+    }
+
+    /// Whether its heartbeats stopped.
+    pub fn silent(&self) -> bool {
+        self.silent_ms > SILENT_AFTER.as_millis() as u64
+    }
+}
+
+/// A point-in-time copy of every worker's soft state; workers never heard from are absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SoftView {
+    /// Per worker.
+    pub workers: BTreeMap<WorkerId, SoftWorker>,
+}
+
+impl SoftView {
+    /// Whether `worker` may get new placements.
+    pub fn placeable(&self, worker: &WorkerId) -> bool {
+        self.workers.get(worker).is_some_and(SoftWorker::placeable)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Beat {
+    last_seen: Instant,
+    running_tasks: u32,
+    arena_used: u64,
+    pressure: Pressure,
+}
+
+/// Heartbeat table shared by the registry service (writer) and the scheduler/status (readers).
+/// Thread-safe; the lock is held only to copy or update an entry.
+#[derive(Debug, Default)]
+pub struct Heartbeats {
+    inner: Mutex<HashMap<WorkerId, Beat>>,
+    sessions: Mutex<HashMap<SessionId, Instant>>,
+}
+
+impl Heartbeats {
+    /// Record a heartbeat (or a registration, with zero load).
+    pub fn record(
+        &self,
+        worker: WorkerId,
+        running_tasks: u32,
+        arena_used: u64,
+        pressure: Pressure,
+    ) {
+        self.record_at(worker, Instant::now(), running_tasks, arena_used, pressure);
+    }
+
+    fn record_at(
+        &self,
+        worker: WorkerId,
+        last_seen: Instant,
+        running_tasks: u32,
+        arena_used: u64,
+        pressure: Pressure,
+    ) {
+        let beat = Beat {
+            last_seen,
+            running_tasks,
+            arena_used,
+            pressure,
+        };
+        self.lock().insert(worker, beat);
+    }
+
+    /// The worker answered a probe: it is alive even if its heartbeats are late (a busy
+    /// worker), so its lease is renewed; its load figures stay as last reported.
+    pub fn touch(&self, worker: WorkerId) {
+        if let Some(beat) = self.lock().get_mut(&worker) {
+            beat.last_seen = Instant::now();
+        }
+    }
+
+    /// A client renewed its session's lease (`OpenSession` or `KeepAlive`).
+    pub fn renew_session(&self, session: SessionId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session, Instant::now());
+    }
+
+    /// Milliseconds since `session` last renewed its lease on this head, if it ever did.
+    pub fn session_silent_ms(&self, session: &SessionId) -> Option<u64> {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions
+            .get(session)
+            .map(|t| Instant::now().saturating_duration_since(*t).as_millis() as u64)
+    }
+
+    /// Forget a session (closed).
+    pub fn forget_session(&self, session: &SessionId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session);
+    }
+
+    /// Forget a worker (declared dead).
+    pub fn forget(&self, worker: &WorkerId) {
+        self.lock().remove(worker);
+    }
+
+    /// Copy the table as seen now.
+    pub fn view(&self) -> SoftView {
+        let now = Instant::now();
+        let workers = self
+            .lock()
+            .iter()
+            .map(|(id, b)| {
+                let silent_ms = now.saturating_duration_since(b.last_seen).as_millis() as u64;
+                let soft = SoftWorker {
+                    silent_ms,
+                    running_tasks: b.running_tasks,
+                    arena_used: b.arena_used,
+                    pressure: b.pressure,
+                };
+                (*id, soft)
+            })
+            .collect();
+        SoftView { workers }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, Beat>> {
+        // A panic while holding this lock cannot leave a half-written entry: recover the map.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silent_workers_are_not_placeable() {
+        let beats = Heartbeats::default();
+        let w = WorkerId(1 << 8);
+        beats.record(w, 2, 100, Pressure::parse("warning"));
+        assert!(!beats.view().placeable(&w), "warning pressure: degraded");
+        beats.record(w, 2, 100, Pressure::Ok);
+        assert!(beats.view().placeable(&w));
+        let Some(old) = Instant::now().checked_sub(Duration::from_millis(3100)) else {
+            return;
+        };
+        beats.record_at(w, old, 2, 100, Pressure::Warning);
+        let view = beats.view();
+        assert!(!view.placeable(&w));
+        assert!(view.workers[&w].silent());
+        beats.record(w, 0, 0, Pressure::Critical);
+        assert!(
+            !beats.view().placeable(&w),
+            "critical pressure takes no placements"
+        );
+        assert!(
+            !beats.view().placeable(&WorkerId(2 << 8)),
+            "never heard from"
+        );
+    }
+}

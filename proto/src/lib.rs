@@ -1,0 +1,17 @@
+//! xnai's wire contract: the generated gRPC types and stubs, plus the few helpers every node
+//! shares at the wire boundary (ids, the cluster token, message limits). No domain logic here.
+
+pub mod auth;
+pub mod ids;
+pub mod limits;
+pub mod serve;
+pub mod units;
+
+/// Generated protobuf messages and gRPC clients/servers for package `xnai.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("xnai.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every xnai proto, for the gRPC reflection service.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("xnai_descriptor");

@@ -1,0 +1,27 @@
+//! Pieces every xnai gRPC server mounts besides its own services: the standard health service
+//! and reflection (so grpcurl and generated clients work unmodified).
+
+use tonic_health::server::HealthReporter;
+
+/// The standard `grpc.health.v1.Health` service and its reporter; the overall status ("")
+/// starts as SERVING. Health is exempt from the cluster token so orchestrators can probe it.
+pub fn health() -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    (reporter, service)
+}
+
+/// The gRPC reflection service (v1) describing every xnai service and the health service.
+pub fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::Error,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+}

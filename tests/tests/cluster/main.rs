@@ -1,0 +1,9 @@
+//! Multi-process tests of a local cluster (issue 2): real `xnai-head` and `xnai-worker`
+//! processes started by `xnai up`, driven through the `xnai` CLI, the SDK and raw gRPC.
+//! Build the binaries first (`cargo build --bins`); `scripts/test.sh` does.
+
+mod t10_tasks;
+mod t20_objects;
+mod t30_actors;
+mod t40_wire;
+mod t50_status;

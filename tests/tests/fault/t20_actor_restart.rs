@@ -1,0 +1,58 @@
+//! A `counter` with `--max-restarts 2` on worker A: kill A, and the next call succeeds on
+//! another worker (the SDK waits for the restart); a third death is one too many.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use xnai_tests::{ClusterOptions, init_tracing, start_cluster, wait_until};
+
+use super::util::{pid_of, signal, worker};
+
+#[test]
+fn t20_counter_restarts_elsewhere_after_kill() -> anyhow::Result<()> {
+    init_tracing();
+    let rt = tokio::runtime::Runtime::new()?;
+    tracing::info!("--- phase: counter c on worker A (pool=x)");
+    let mut c = start_cluster(ClusterOptions {
+        workers: 1,
+        ..Default::default()
+    })?;
+    let a = c.add_worker(&["--labels", "pool=x"])?;
+    let client = rt.block_on(c.client())?;
+    let mut resources = xnai_client::Resources::default();
+    resources.labels.insert("pool".into(), "x".into());
+    let opts = xnai_client::ActorOptions {
+        name: Some("c".into()),
+        max_restarts: 2,
+        resources: Some(resources),
+        ..Default::default()
+    };
+    rt.block_on(client.create_actor("counter", vec![], opts))?;
+    assert_eq!(c.xnai_ok(&["actor", "call", "c", "incr"])?, "1");
+    let list = c.xnai_ok(&["actor", "list", "--json"])?;
+    assert!(list.contains(&a), "c runs on A: {list}");
+
+    tracing::info!("--- phase: worker B joins the pool; kill -9 A; the next call succeeds");
+    let b = c.add_worker(&["--labels", "pool=x"])?;
+    let killed = Instant::now();
+    signal(pid_of(&worker(&c, &a)?)?, Signal::SIGKILL)?;
+    // A restarted actor starts from its constructor: the count begins again.
+    assert_eq!(c.xnai_ok(&["actor", "call", "c", "incr"])?, "1");
+    tracing::info!(elapsed = ?killed.elapsed(), "first call after the kill answered");
+    let list = c.xnai_ok(&["actor", "list", "--json"])?;
+    assert!(list.contains(&b), "c now runs on B: {list}");
+
+    tracing::info!("--- phase: restarts run out");
+    let c_node = worker(&c, &b)?;
+    let c2 = c.add_worker(&["--labels", "pool=x"])?;
+    signal(pid_of(&c_node)?, Signal::SIGKILL)?;
+    assert_eq!(c.xnai_ok(&["actor", "call", "c", "incr"])?, "1");
+    signal(pid_of(&worker(&c, &c2)?)?, Signal::SIGKILL)?;
+    wait_until(Duration::from_secs(15), "c dead for good", || {
+        let list = c.xnai_ok(&["actor", "list", "--json"])?;
+        Ok(list.contains("\"dead\"") || list.contains("DEAD") || list.contains("Dead"))
+    })?;
+    let err = c.xnai_err(&["actor", "call", "c", "get"])?;
+    assert!(err.contains("died") || err.contains("dead"), "{err}");
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! Multi-process tests of the Raft-replicated head (issue 3): three (or four) real `xnai-head`
+//! processes started by `xnai up --heads 3`, killed, paused, restarted, added and removed, while
+//! clients and workers keep working. Build the binaries first (`cargo build --bins`).
+
+mod common;
+mod t10_kill_leader;
+mod t20_pause_leader;
+mod t30_restart;
+mod t40_membership;
+mod t50_peer_garbage;

@@ -1,0 +1,223 @@
+//! Runs tasks (`Worker.ExecuteTask`): deduplicated per task id (concurrent calls share one
+//! run; a stored output is returned again; failures are not kept, so retries re-run), arguments resolved from the
+//! arena or pulled from peers ([`args`]), pinned while the function runs, output stored as a
+//! pinned primary object. Application errors (the function's own, or "arena full" for its
+//! output) are outcomes; everything else is a system error the head retries elsewhere.
+
+pub mod args;
+pub mod breaker;
+pub mod pull;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use tracing::Instrument;
+use xnai_proto::ids::{ObjectId, TaskId};
+
+pub use args::{ObjectRefSpec, TaskArgSpec};
+pub use pull::{GrpcPuller, ObjectPuller};
+
+use crate::arena::{Arena, CopyKind, StoredMeta};
+use crate::error::{Result, WorkerError};
+use crate::functions::FunctionRegistry;
+use crate::head_link::ObjectReporter;
+
+/// Outputs smaller than this are written inline instead of on the blocking pool.
+const INLINE_STORE_BYTES: usize = 1 << 20;
+
+/// A task as the head sends it.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    /// The task.
+    pub task_id: TaskId,
+    /// Where to store its output.
+    pub object_id: ObjectId,
+    /// Function name in the registry.
+    pub function: String,
+    /// Arguments in order.
+    pub args: Vec<TaskArgSpec>,
+}
+
+/// How a task ended, as far as the head is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// The output is stored in this worker's arena.
+    Stored(StoredMeta),
+    /// The function (or storing its output) failed with this application error text.
+    Failed(String),
+}
+
+type SharedRun = Shared<BoxFuture<'static, Result<TaskOutcome>>>;
+
+enum Slot {
+    Running(SharedRun),
+    Done(TaskOutcome, ObjectId),
+}
+
+pub(crate) struct Inner {
+    pub(crate) arena: Arena,
+    functions: FunctionRegistry,
+    pub(crate) puller: Arc<dyn ObjectPuller>,
+    pub(crate) reporter: Arc<dyn ObjectReporter>,
+    tasks: Mutex<HashMap<TaskId, Slot>>,
+    running: AtomicU32,
+}
+
+impl Inner {
+    fn tasks(&self) -> MutexGuard<'_, HashMap<TaskId, Slot>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The task executor. Cheap to clone; thread-safe.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+impl Executor {
+    /// An executor storing into `arena`, pulling with `puller`, reporting pulls to `reporter`.
+    pub fn new(
+        arena: Arena,
+        functions: FunctionRegistry,
+        puller: Arc<dyn ObjectPuller>,
+        reporter: Arc<dyn ObjectReporter>,
+    ) -> Self {
+        let inner = Inner {
+            arena,
+            functions,
+            puller,
+            reporter,
+            tasks: Mutex::new(HashMap::new()),
+            running: AtomicU32::new(0),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Names of the registered functions.
+    pub fn function_names(&self) -> Vec<String> {
+        self.inner.functions.names()
+    }
+
+    /// Tasks running right now.
+    pub fn running(&self) -> u32 {
+        self.inner.running.load(Ordering::Relaxed)
+    }
+
+    /// Run a task, or attach to the run already in progress, or return the stored result.
+    /// The run continues even if every caller goes away.
+    pub async fn execute(&self, spec: TaskSpec) -> Result<TaskOutcome> {
+        let run = {
+            let mut tasks = self.inner.tasks();
+            match tasks.get(&spec.task_id) {
+                Some(Slot::Running(run)) => run.clone(),
+                Some(Slot::Done(outcome, object)) if self.inner.arena.contains(object) => {
+                    return Ok(outcome.clone());
+                }
+                _ => {
+                    let run = self.spawn(spec.clone());
+                    tasks.insert(spec.task_id, Slot::Running(run.clone()));
+                    run
+                }
+            }
+        };
+        run.await
+    }
+
+    fn spawn(&self, spec: TaskSpec) -> SharedRun {
+        let inner = Arc::clone(&self.inner);
+        let span = tracing::info_span!("task", task_id = %spec.task_id, function = %spec.function);
+        let task_id = spec.task_id;
+        let object_id = spec.object_id;
+        let handle = tokio::spawn(
+            async move {
+                inner.running.fetch_add(1, Ordering::Relaxed);
+                let result = run_task(&inner, spec).await;
+                inner.running.fetch_sub(1, Ordering::Relaxed);
+                let mut tasks = inner.tasks();
+                match &result {
+                    Ok(outcome @ TaskOutcome::Stored(_)) => {
+                        tracing::debug!(?outcome, "task done");
+                        tasks.insert(task_id, Slot::Done(outcome.clone(), object_id));
+                    }
+                    // Failures are not kept: a retry (retry_exceptions) runs the task again.
+                    Ok(TaskOutcome::Failed(text)) => {
+                        tracing::info!(error = %text, "task failed (application error)");
+                        tasks.remove(&task_id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "task failed (system error)");
+                        tasks.remove(&task_id);
+                    }
+                }
+                result
+            }
+            .instrument(span),
+        );
+        async move { handle.await.unwrap_or(Err(WorkerError::ShuttingDown)) }
+            .boxed()
+            .shared()
+    }
+
+    /// Resolve arguments to bytes (local copies or pulls). The returned guards pin the
+    /// referenced objects; keep them while the bytes are in use.
+    pub async fn resolve_args(&self, args: Vec<TaskArgSpec>) -> Result<(Vec<Bytes>, args::Pins)> {
+        args::resolve(&self.inner, args).await
+    }
+
+    /// Forget the stored result of the task that produced `object` (after it was deleted).
+    pub fn forget_object(&self, object: &ObjectId) {
+        if let Some(task) = object.producing_task() {
+            let mut tasks = self.inner.tasks();
+            if matches!(tasks.get(&task), Some(Slot::Done(..))) {
+                tasks.remove(&task);
+            }
+        }
+    }
+}
+
+async fn run_task(inner: &Arc<Inner>, spec: TaskSpec) -> Result<TaskOutcome> {
+    let function =
+        inner
+            .functions
+            .get(&spec.function)
+            .ok_or_else(|| WorkerError::UnknownFunction {
+                name: spec.function.clone(),
+                offered: inner.functions.names().join(", "),
+            })?;
+    let (args, pins) = args::resolve(inner, spec.args).await?;
+    let output = function.call(args).await;
+    drop(pins);
+    let output = match output {
+        Ok(b) => b,
+        Err(text) => return Ok(TaskOutcome::Failed(text)),
+    };
+    let stored = if output.len() < INLINE_STORE_BYTES {
+        inner
+            .arena
+            .store(spec.object_id, &output, CopyKind::Primary)
+    } else {
+        let arena = inner.arena.clone();
+        let id = spec.object_id;
+        tokio::task::spawn_blocking(move || arena.store(id, &output, CopyKind::Primary))
+            .await
+            .map_err(|_| WorkerError::ShuttingDown)?
+    };
+    match stored {
+        Ok(meta) => {
+            tracing::debug!(object_id = %spec.object_id, size = meta.size, "task output stored");
+            Ok(TaskOutcome::Stored(meta))
+        }
+        Err(e @ WorkerError::ArenaFull { .. }) => Ok(TaskOutcome::Failed(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! Pulling an object from a peer worker (`Worker.FetchObject`) straight into an arena writer.
+//! Behind the [`ObjectPuller`] trait so executor tests can fake peers.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tonic::transport::{Channel, Endpoint};
+use xnai_proto::auth::TokenInject;
+use xnai_proto::ids::ObjectId;
+use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::pb::FetchObjectRequest;
+use xnai_proto::pb::worker_client::WorkerClient;
+
+use crate::arena::ObjectWriter;
+use crate::error::{Result, WorkerError};
+
+/// Fetches an object's bytes from a peer into `writer` (which knows the expected size).
+/// The caller commits the writer, checking the CRC-32.
+pub trait ObjectPuller: Send + Sync + 'static {
+    /// Stream object `id` from the worker at `address` into `writer`.
+    fn pull<'a>(
+        &'a self,
+        address: &'a str,
+        id: ObjectId,
+        writer: &'a mut ObjectWriter,
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+/// HTTP/2 windows big enough to stream 1 MiB chunks at full speed.
+pub const STREAM_WINDOW: u32 = 8 << 20;
+/// Connection-level HTTP/2 window.
+pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Largest HTTP/2 frame we accept: a whole 1 MiB chunk in a few frames instead of 64.
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// Build a lazily connecting channel to a peer with xnai's transport settings.
+pub fn peer_channel(address: &str) -> Result<Channel> {
+    let uri = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let endpoint = Endpoint::from_shared(uri)
+        .map_err(|e| WorkerError::BadRequest(format!("bad peer address {address:?}: {e}")))?;
+    Ok(endpoint
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME)
+        .connect_lazy())
+}
+
+/// The real puller: one cached channel and one circuit breaker per peer address, cluster token
+/// on every call.
+pub struct GrpcPuller {
+    token: TokenInject,
+    channels: Mutex<HashMap<String, Channel>>,
+    breakers: super::breaker::PeerBreakers,
+}
+
+impl GrpcPuller {
+    /// A puller that authenticates with `token`.
+    pub fn new(token: TokenInject) -> Self {
+        Self {
+            token,
+            channels: Mutex::new(HashMap::new()),
+            breakers: Default::default(),
+        }
+    }
+
+    fn channel(&self, address: &str) -> Result<Channel> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = channels.get(address) {
+            return Ok(c.clone());
+        }
+        let c = peer_channel(address)?;
+        channels.insert(address.to_string(), c.clone());
+        Ok(c)
+    }
+
+    async fn fetch(&self, address: &str, id: ObjectId, writer: &mut ObjectWriter) -> Result<()> {
+        let mut client = WorkerClient::with_interceptor(self.channel(address)?, self.token.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let unavailable = |s: tonic::Status| WorkerError::ObjectUnavailable {
+            object: id,
+            reason: format!("{:?}: {}", s.code(), s.message()),
+        };
+        let mut stream = client
+            .fetch_object(FetchObjectRequest {
+                object_id: id.hex(),
+            })
+            .await
+            .map_err(unavailable)?
+            .into_inner();
+        let mut first = true;
+        while let Some(chunk) = stream.message().await.map_err(unavailable)? {
+            if first {
+                if chunk.total_size != writer.size() {
+                    return Err(WorkerError::SizeMismatch {
+                        expected: writer.size(),
+                        got: chunk.total_size,
+                    });
+                }
+                first = false;
+            }
+            if chunk.offset != writer.written() {
+                return Err(WorkerError::ObjectUnavailable {
+                    object: id,
+                    reason: format!(
+                        "chunk at offset {} where {} was expected",
+                        chunk.offset,
+                        writer.written()
+                    ),
+                });
+            }
+            writer.write(&chunk.data)?;
+        }
+        if first {
+            return Err(WorkerError::ObjectUnavailable {
+                object: id,
+                reason: "the peer sent no chunk".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ObjectPuller for GrpcPuller {
+    fn pull<'a>(
+        &'a self,
+        address: &'a str,
+        id: ObjectId,
+        writer: &'a mut ObjectWriter,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(
+            self.breakers
+                .call(address, id, self.fetch(address, id, writer)),
+        )
+    }
+}

@@ -1,0 +1,170 @@
+//! The built-in task functions every worker offers, exactly as the contract defines them:
+//! `echo ARG...`, `sleep MS`, `fill BYTES SEED` (splitmix64 bytes) and `digest REF` (hex SHA-256).
+//! Argument errors are application errors whose text names the function and the bad value.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use xnai_proto::units::format_size;
+
+use super::{ArgBytes, FunctionRegistry, TaskResult};
+
+/// `len` deterministic bytes from `seed`: the splitmix64 output stream starting from
+/// state = seed, each output written little-endian, truncated to `len`.
+pub fn fill_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut state = seed;
+    while out.len() < len {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        out.extend_from_slice(&z.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn arity(func: &str, usage: &str, want: usize, args: &[ArgBytes]) -> Result<(), String> {
+    if args.len() == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{func}: expected {want} argument(s) ({usage}), got {}",
+            args.len()
+        ))
+    }
+}
+
+fn parse_u64(func: &str, what: &str, arg: &[u8]) -> Result<u64, String> {
+    let text = String::from_utf8_lossy(arg);
+    text.parse::<u64>()
+        .map_err(|_| format!("{func}: {what} must be a non-negative integer, got {text:?}"))
+}
+
+async fn echo(args: Vec<ArgBytes>) -> TaskResult {
+    let mut out = Vec::with_capacity(args.iter().map(|a| a.len() + 1).sum());
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(a);
+    }
+    Ok(Bytes::from(out))
+}
+
+async fn sleep(args: Vec<ArgBytes>) -> TaskResult {
+    arity("sleep", "MS", 1, &args)?;
+    let ms = parse_u64("sleep", "MS", &args[0])?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(Bytes::from(ms.to_string()))
+}
+
+async fn fill(args: Vec<ArgBytes>, max: u64) -> TaskResult {
+    arity("fill", "BYTES SEED", 2, &args)?;
+    let len = parse_u64("fill", "BYTES", &args[0])?;
+    let seed = parse_u64("fill", "SEED", &args[1])?;
+    if len > max {
+        return Err(format!(
+            "arena full: fill of {} cannot fit in this worker's arena of {}",
+            format_size(len),
+            format_size(max)
+        ));
+    }
+    let len = usize::try_from(len).map_err(|_| format!("fill: BYTES {len} is too large"))?;
+    tokio::task::spawn_blocking(move || Bytes::from(fill_bytes(len, seed)))
+        .await
+        .map_err(|e| format!("fill: {e}"))
+}
+
+async fn digest(args: Vec<ArgBytes>) -> TaskResult {
+    arity("digest", "REF", 1, &args)?;
+    let data = args.into_iter().next().unwrap_or_default();
+    tokio::task::spawn_blocking(move || {
+        let hash = Sha256::digest(&data);
+        Bytes::from(hex::encode(hash))
+    })
+    .await
+    .map_err(|e| format!("digest: {e}"))
+}
+
+/// Add the built-ins to `r`.
+pub(super) fn register(r: &mut FunctionRegistry, max_output_bytes: u64) {
+    r.register("echo", echo);
+    r.register("sleep", sleep);
+    r.register("fill", move |args| fill(args, max_output_bytes));
+    r.register("digest", digest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<ArgBytes> {
+        a.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
+    }
+
+    async fn run(name: &str, a: &[&str]) -> TaskResult {
+        let r = FunctionRegistry::with_builtins(1 << 20);
+        r.get(name).unwrap().call(args(a)).await
+    }
+
+    #[test]
+    fn fill_bytes_is_splitmix64_little_endian() {
+        // First splitmix64 output for seed 0 is 0xe220a8397b1dcdaf.
+        assert_eq!(fill_bytes(8, 0), 0xe220_a839_7b1d_cdafu64.to_le_bytes());
+        let long = fill_bytes(20, 7);
+        assert_eq!(long.len(), 20);
+        assert_eq!(&fill_bytes(13, 7)[..], &long[..13]);
+        assert!(fill_bytes(0, 1).is_empty());
+    }
+
+    #[tokio::test]
+    async fn echo_joins_with_single_spaces() {
+        assert_eq!(
+            run("echo", &["hello", "big", "world"]).await.unwrap(),
+            "hello big world"
+        );
+        assert_eq!(run("echo", &[]).await.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn sleep_returns_its_argument() {
+        assert_eq!(run("sleep", &["20"]).await.unwrap(), "20");
+        let e = run("sleep", &["soon"]).await.unwrap_err();
+        assert_eq!(e, "sleep: MS must be a non-negative integer, got \"soon\"");
+        let e = run("sleep", &[]).await.unwrap_err();
+        assert_eq!(e, "sleep: expected 1 argument(s) (MS), got 0");
+    }
+
+    #[tokio::test]
+    async fn fill_checks_its_arguments() {
+        assert_eq!(
+            run("fill", &["100", "7"]).await.unwrap(),
+            fill_bytes(100, 7)
+        );
+        let e = run("fill", &["abc", "1"]).await.unwrap_err();
+        assert_eq!(e, "fill: BYTES must be a non-negative integer, got \"abc\"");
+        let e = run("fill", &["1", "-3"]).await.unwrap_err();
+        assert_eq!(e, "fill: SEED must be a non-negative integer, got \"-3\"");
+        let e = run("fill", &["1"]).await.unwrap_err();
+        assert_eq!(e, "fill: expected 2 argument(s) (BYTES SEED), got 1");
+        let e = run("fill", &["2000000000", "1"]).await.unwrap_err();
+        assert!(e.starts_with("arena full: fill of 1.9 GiB"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn digest_is_lowercase_hex_sha256() {
+        let d = run("digest", &["abc"]).await.unwrap();
+        assert_eq!(
+            d,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let e = run("digest", &["a", "b"]).await.unwrap_err();
+        assert_eq!(e, "digest: expected 1 argument(s) (REF), got 2");
+    }
+}

@@ -1,0 +1,121 @@
+//! Head link tests against the fake head: registration (skipping a dead head address),
+//! heartbeats, re-registration on request, object and eviction reports.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::fake_head::FakeHead;
+use super::heartbeat::{HeartbeatStatus, forward_evictions, heartbeat_loop};
+use super::*;
+
+fn registration() -> Registration {
+    Registration {
+        address: "127.0.0.1:1".into(),
+        pid: 7,
+        cpus: 2.0,
+        memory_bytes: 1 << 30,
+        labels: HashMap::from([("zone".to_string(), "eu".to_string())]),
+        arena_capacity: 1 << 20,
+        functions: vec!["echo".into()],
+        actor_classes: vec!["counter".into()],
+    }
+}
+
+async fn wait_until(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_heartbeats_reregisters_and_reports() {
+    let head = FakeHead::default();
+    let addr = head.serve("tok").await;
+    let inject = TokenInject::new("tok").unwrap();
+    // The first address refuses connections; the link must move on to the second.
+    let link = Arc::new(HeadLink::new(
+        vec!["127.0.0.1:1".into(), addr],
+        inject,
+        registration(),
+    ));
+    let first = link.register(0).await;
+    assert_eq!(link.worker_id(), Some(first));
+    {
+        let seen = head.seen.lock().unwrap();
+        let r = &seen.registrations[0];
+        assert_eq!((r.pid, r.arena_capacity), (7, 1 << 20));
+        assert_eq!(r.resources.as_ref().unwrap().labels["zone"], "eu");
+        assert_eq!(r.request_id.len(), 32);
+    }
+    let status = Box::new(|| HeartbeatStatus {
+        running_tasks: 1,
+        arena_used: 5,
+        arena_capacity: 10,
+        pressure: "ok",
+    });
+    let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status));
+    wait_until(|| head.seen.lock().unwrap().heartbeats.len() >= 2).await;
+    assert_eq!(
+        head.seen.lock().unwrap().heartbeats[0].worker_id,
+        first.hex()
+    );
+
+    head.reregister.store(true, Ordering::SeqCst);
+    wait_until(|| head.seen.lock().unwrap().registrations.len() == 2).await;
+    wait_until(|| link.worker_id().is_some_and(|id| id != first)).await;
+    let seen_ids: Vec<String> = head
+        .seen
+        .lock()
+        .unwrap()
+        .registrations
+        .iter()
+        .map(|r| r.request_id.clone())
+        .collect();
+    assert_ne!(
+        seen_ids[0], seen_ids[1],
+        "a re-registration is a new request"
+    );
+
+    let id = ObjectId::random();
+    link.report_object(id, StoredMeta { size: 3, crc32: 4 }, ReportedCopy::Put)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let fwd = tokio::spawn(forward_evictions(Arc::clone(&link), rx));
+    tx.send(vec![id]).unwrap();
+    wait_until(|| !head.seen.lock().unwrap().removed.is_empty()).await;
+    {
+        let seen = head.seen.lock().unwrap();
+        assert_eq!(seen.objects[0].object_id, id.hex());
+        assert_eq!(seen.objects[0].kind, PbCopyKind::Put as i32);
+        assert_eq!(seen.removed[0].reason, "evicted: arena full");
+    }
+    hb.abort();
+    fwd.abort();
+}
+
+#[tokio::test]
+async fn reports_fail_clearly_without_a_registration() {
+    let mut link = HeadLink::new(
+        vec!["127.0.0.1:1".into()],
+        TokenInject::new("t").unwrap(),
+        registration(),
+    );
+    link.session_wait = Duration::from_millis(50);
+    let e = link
+        .report_object(
+            ObjectId::random(),
+            StoredMeta { size: 0, crc32: 0 },
+            ReportedCopy::Put,
+        )
+        .await;
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "head: reporting: not registered with any head"
+    );
+}

@@ -1,0 +1,200 @@
+//! `xnai-worker`: parse flags, set up logging and signals, and call `xnai_worker::run`.
+//! `xnai-worker health --addr HOST:PORT` probes the standard health service (exit 0 if SERVING).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use xnai_proto::units::parse_size;
+use xnai_worker::Config;
+use xnai_worker::arena::ArenaConfig;
+use xnai_worker::arena::pressure::{PressureThresholds, parse_mem_total};
+
+/// xnai worker: runs tasks, hosts actors and keeps objects in a tmpfs arena.
+#[derive(Parser, Debug)]
+#[command(name = "xnai-worker", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Head address(es), HOST:PORT[,HOST:PORT...].
+    #[arg(long, value_delimiter = ',')]
+    head: Vec<String>,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Address to register with the head (default: the bound address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Cluster token.
+    #[arg(long, env = "XNAI_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Arena capacity (e.g. 1GiB, 64M, 500000).
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    arena_bytes: u64,
+    /// Arena directory (default: a fresh /dev/shm/xnai-arena-<random>).
+    #[arg(long)]
+    arena_dir: Option<PathBuf>,
+    /// CPUs offered (default: number of cores).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Memory offered (default: MemTotal).
+    #[arg(long, value_parser = parse_size)]
+    memory_bytes: Option<u64>,
+    /// Labels, k=v,k=v.
+    #[arg(long, default_value = "")]
+    labels: String,
+    /// Write the bound HOST:PORT here once bound and registered.
+    #[arg(long)]
+    addr_file: Option<PathBuf>,
+    /// Memory pressure fraction reported as "warning".
+    #[arg(long, default_value_t = 0.85)]
+    pressure_warn: f64,
+    /// Memory pressure fraction reported as "critical".
+    #[arg(long, default_value_t = 0.95)]
+    pressure_critical: f64,
+    /// Threads running actors.
+    #[arg(long, default_value_t = 2)]
+    actor_threads: usize,
+    /// Memory for llama.cpp models resident for `inference` actors (default: half of
+    /// --memory-bytes); unused models are unloaded to make room.
+    #[arg(long, value_parser = parse_size)]
+    model_budget: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Exit 0 if the worker's standard health service says SERVING, 1 otherwise.
+    Health {
+        /// HOST:PORT of the worker.
+        #[arg(long)]
+        addr: String,
+    },
+}
+
+fn config(cli: Cli) -> anyhow::Result<Config> {
+    if cli.head.is_empty() {
+        bail!("missing --head HOST:PORT");
+    }
+    let token = cli
+        .token
+        .filter(|t| !t.is_empty())
+        .context("missing cluster token: pass --token or set XNAI_TOKEN")?;
+    if !(0.0..=1.0).contains(&cli.pressure_warn) || !(0.0..=1.0).contains(&cli.pressure_critical) {
+        bail!("--pressure-warn and --pressure-critical are fractions between 0 and 1");
+    }
+    let cpus = cli.cpus.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as f64)
+            .unwrap_or(1.0)
+    });
+    let memory_bytes = match cli.memory_bytes {
+        Some(m) => m,
+        None => std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| parse_mem_total(&t))
+            .unwrap_or(0),
+    };
+    Ok(Config {
+        heads: cli.head,
+        listen: cli.listen,
+        advertise: cli.advertise,
+        token,
+        arena: ArenaConfig {
+            dir: cli.arena_dir,
+            capacity: cli.arena_bytes,
+        },
+        cpus,
+        memory_bytes,
+        labels: xnai_worker::parse_labels(&cli.labels)?,
+        addr_file: cli.addr_file,
+        pressure: PressureThresholds {
+            warn: cli.pressure_warn,
+            critical: cli.pressure_critical,
+        },
+        actor_threads: cli.actor_threads,
+        model_budget_bytes: cli.model_budget.unwrap_or(memory_bytes / 2),
+    })
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+async fn health(addr: &str) -> anyhow::Result<bool> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let channel = tonic::transport::Endpoint::from_shared(uri)?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+    Ok(reply.into_inner().status == ServingStatus::Serving as i32)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xnai-worker: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        if let Some(Command::Health { addr }) = &cli.command {
+            return match health(addr).await {
+                Ok(true) => Ok(()),
+                Ok(false) => bail!("{addr} is not SERVING"),
+                Err(e) => Err(e),
+            };
+        }
+        let config = config(cli)?;
+        xnai_worker::run(config, shutdown_signal()).await?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xnai-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

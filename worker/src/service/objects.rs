@@ -1,0 +1,94 @@
+//! Object streaming handlers: PutObject (header, then chunks written straight into a reserved
+//! arena file; acknowledged only after the head recorded it) and FetchObject (1 MiB chunks cut
+//! from the object's mmap, the first carrying total size and CRC-32).
+
+use futures::StreamExt;
+use tonic::Streaming;
+use tracing::Instrument;
+use xnai_proto::ids::ObjectId;
+use xnai_proto::limits::CHUNK_BYTES;
+use xnai_proto::pb;
+
+use super::ChunkStream;
+use crate::arena::{Arena, CopyKind};
+use crate::convert;
+use crate::error::{Result, WorkerError};
+use crate::head_link::{ObjectReporter, ReportedCopy};
+
+/// Receive a put: reserve, write, verify, rename, report to the head, reply with the new id.
+pub(super) async fn put(
+    arena: &Arena,
+    reporter: &dyn ObjectReporter,
+    mut stream: Streaming<pb::PutObjectChunk>,
+) -> Result<pb::PutObjectReply> {
+    let header = match stream.message().await {
+        Ok(Some(pb::PutObjectChunk {
+            kind: Some(pb::put_object_chunk::Kind::Header(h)),
+        })) => h,
+        Ok(_) => {
+            return Err(WorkerError::BadRequest(
+                "PutObject: the first message must be the header".into(),
+            ));
+        }
+        Err(s) => {
+            return Err(WorkerError::BadRequest(format!(
+                "PutObject: {}",
+                s.message()
+            )));
+        }
+    };
+    let id = ObjectId::random();
+    let span = tracing::info_span!("put_object", object_id = %id, size = header.size);
+    async move {
+        let mut writer = arena.writer(id, header.size, CopyKind::Primary)?;
+        while let Some(msg) = stream.next().await {
+            let msg =
+                msg.map_err(|s| WorkerError::BadRequest(format!("PutObject: {}", s.message())))?;
+            match msg.kind {
+                Some(pb::put_object_chunk::Kind::Data(data)) => writer.write(&data)?,
+                _ => {
+                    return Err(WorkerError::BadRequest(
+                        "PutObject: only the first message may be a header".into(),
+                    ));
+                }
+            }
+        }
+        let meta = writer.commit(header.crc32)?;
+        if let Err(e) = reporter.object_added(id, meta, ReportedCopy::Put).await {
+            arena.delete(&[id]);
+            return Err(e);
+        }
+        tracing::debug!(crc32 = meta.crc32, "put stored and reported");
+        Ok(pb::PutObjectReply {
+            object_id: id.hex(),
+            size: meta.size,
+            crc32: meta.crc32,
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+/// Stream an object out of the arena; it stays pinned until the stream ends or is dropped.
+pub(super) fn fetch(arena: &Arena, id: ObjectId) -> Result<ChunkStream> {
+    let _span = tracing::debug_span!("fetch_object", object_id = %id).entered();
+    let handle = arena.get(&id)?;
+    tracing::debug!(size = handle.meta().size, "streaming object");
+    let meta = handle.meta();
+    let bytes = handle.bytes().clone();
+    let len = bytes.len();
+    let count = len.div_ceil(CHUNK_BYTES).max(1);
+    let stream = futures::stream::iter(0..count).map(move |i| {
+        let _pin = &handle;
+        let start = i * CHUNK_BYTES;
+        let end = (start + CHUNK_BYTES).min(len);
+        let first = i == 0;
+        Ok(pb::ObjectChunk {
+            offset: start as u64,
+            data: convert::to_wire(bytes.slice(start..end)),
+            total_size: if first { meta.size } else { 0 },
+            crc32: if first { meta.crc32 } else { 0 },
+        })
+    });
+    Ok(Box::pin(stream))
+}
