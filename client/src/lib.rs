@@ -11,3 +11,4 @@ pub use sdk::{
     Error, HeadStatus, ObjectInfo, ObjectLocation, ObjectRef, ObjectState, Resources, Result,
     TaskOptions, WaitResult, WorkerStatus,
 };
+pub use sdk::{Answer, ChunkHit, NewDocument, SearchMode};

@@ -13,6 +13,7 @@ pub mod executor;
 pub mod functions;
 pub mod head_link;
 pub mod inference_actor;
+pub mod retrieval_actor;
 pub mod server;
 pub mod service;
 

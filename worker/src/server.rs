@@ -24,6 +24,8 @@ use crate::functions::FunctionRegistry;
 use crate::head_link::heartbeat::{HeartbeatStatus, forward_evictions, heartbeat_loop};
 use crate::head_link::{HeadLink, ObjectReporter, Registration};
 use crate::inference_actor::{self, InferenceActors};
+use crate::retrieval_actor::cluster::{ClusterLink, LocalEmbedders};
+use crate::retrieval_actor::{self, RetrievalActors};
 use crate::service::WorkerService;
 
 /// Run a worker with the built-in functions and classes until `shutdown` resolves.
@@ -106,8 +108,17 @@ async fn serve(
     let inference = Arc::new(InferenceActors::with_model_budget(
         config.model_budget_bytes,
     ));
+    let local_embedders = Arc::new(LocalEmbedders::new(inference.loader()));
+    let mut functions = functions;
+    retrieval_actor::register_embed_function(&mut functions, Arc::clone(&local_embedders));
+    let retrieval = Arc::new(RetrievalActors::new(Arc::new(ClusterLink::new(
+        config.heads.clone(),
+        config.token.clone(),
+        local_embedders,
+    ))));
     let mut actor_classes = actors.class_names();
     actor_classes.push(inference_actor::CLASS.to_string());
+    actor_classes.push(retrieval_actor::CLASS.to_string());
     actor_classes.sort();
     actor_classes.dedup();
     let registration = Registration {
@@ -138,7 +149,8 @@ async fn serve(
         arena.clone(),
         reporter,
     )
-    .with_inference(inference);
+    .with_inference(inference)
+    .with_retrieval(retrieval);
 
     let check = TokenCheck::new(&config.token);
     let worker = WorkerServer::new(service)
@@ -302,6 +314,7 @@ mod tests {
                 kind: Some(Kind::Header(pb::PutObjectHeader {
                     size: 5,
                     crc32: Some(crc32fast::hash(b"hello")),
+                    object_id: String::new(),
                 })),
             },
             pb::PutObjectChunk {

@@ -73,6 +73,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => super::inference::generate(connect().await?, a, json).await,
         Command::Embed(a) => super::inference::embed(connect().await?, a).await,
         Command::Plan(a) => super::inference::plan(a, json),
+        Command::Index { command } => match command {
+            super::rag::IndexCommand::Add(a) => {
+                super::rag::index_add(connect().await?, a, json).await
+            }
+            super::rag::IndexCommand::Stats { actor } => {
+                super::rag::index_stats(connect().await?, &actor).await
+            }
+        },
+        Command::Search(a) => super::rag::search(connect().await?, a, json).await,
+        Command::Ask(a) => super::rag::ask(connect().await?, a, json).await,
     }
 }
 

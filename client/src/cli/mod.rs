@@ -6,6 +6,7 @@ mod commands;
 mod heads;
 mod inference;
 mod output;
+mod rag;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,6 +101,15 @@ pub enum Command {
     Embed(inference::EmbedArgs),
     /// Memory estimate of a GGUF model, and the tmpfs and container sizes for a worker.
     Plan(inference::PlanArgs),
+    /// Retrieval indexes: add files, stats.
+    Index {
+        #[command(subcommand)]
+        command: rag::IndexCommand,
+    },
+    /// Search a retrieval actor (vector, bm25 or hybrid).
+    Search(rag::SearchArgs),
+    /// Retrieve passages, generate an answer from them, print it with its sources.
+    Ask(rag::AskArgs),
 }
 
 /// `xnai head ...`.

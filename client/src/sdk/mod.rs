@@ -13,6 +13,8 @@ mod heads;
 mod inference;
 mod link;
 mod objects;
+mod replicas;
+mod retrieval;
 mod session;
 mod types;
 
@@ -30,6 +32,9 @@ pub use actors::ActorHandle;
 pub use error::{Error, Result};
 pub use inference::{
     GenerateEvents, GenerateRequest, InferenceParams, ModelSource, header_from_prefix,
+};
+pub use retrieval::{
+    Added, Answer, ChunkHit, EmbeddedChunk, EmbeddedDoc, NewDocument, SearchMode, cited, rag_prompt,
 };
 pub use types::{
     ActorInfo, ActorOptions, ActorState, Arg, ClusterStatus, HeadStatus, ObjectInfo,

@@ -353,7 +353,11 @@ impl Client {
 
 fn header(size: u64, crc32: Option<u32>) -> pb::PutObjectChunk {
     pb::PutObjectChunk {
-        kind: Some(Kind::Header(pb::PutObjectHeader { size, crc32 })),
+        kind: Some(Kind::Header(pb::PutObjectHeader {
+            size,
+            crc32,
+            object_id: String::new(),
+        })),
     }
 }
 
@@ -390,7 +394,7 @@ fn read_chunks(
     Ok((hasher.finalize(), total))
 }
 
-fn check_put_reply(reply: pb::PutObjectReply, size: u64, crc: u32) -> Result<ObjectRef> {
+pub(super) fn check_put_reply(reply: pb::PutObjectReply, size: u64, crc: u32) -> Result<ObjectRef> {
     if reply.size != size || reply.crc32 != crc {
         return Err(Error::Protocol(format!(
             "worker stored {} bytes with crc32 {:08x}, sent {size} bytes with crc32 {crc:08x}",

@@ -173,6 +173,7 @@ async fn t40_token_health_reflection_and_limits() -> anyhow::Result<()> {
             kind: Some(pb::put_object_chunk::Kind::Header(pb::PutObjectHeader {
                 size: 10,
                 crc32: None,
+                object_id: String::new(),
             })),
         },
         pb::PutObjectChunk {

@@ -68,6 +68,12 @@ impl InferenceActors {
         )))
     }
 
+    /// The loader engines come from (the worker's model cache), for other users of the same
+    /// models (retrieval actors and the `embed` task function).
+    pub fn loader(&self) -> Arc<dyn EngineLoader> {
+        Arc::clone(&self.loader)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ActorId, Arc<Served>>> {
         self.actors.read().unwrap_or_else(|p| p.into_inner())
     }

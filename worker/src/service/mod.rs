@@ -17,6 +17,7 @@ use crate::convert;
 use crate::executor::Executor;
 use crate::head_link::ObjectReporter;
 use crate::inference_actor::{self, InferenceActors};
+use crate::retrieval_actor::{self, RetrievalActors};
 
 /// The worker's gRPC service. Cheap to clone.
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct WorkerService {
     reporter: Arc<dyn ObjectReporter>,
     /// The `inference` actors, when the worker offers that class.
     inference: Option<Arc<InferenceActors>>,
+    /// The `retrieval` actors, when the worker offers that class.
+    retrieval: Option<Arc<RetrievalActors>>,
 }
 
 impl WorkerService {
@@ -43,7 +46,19 @@ impl WorkerService {
             arena,
             reporter,
             inference: None,
+            retrieval: None,
         }
+    }
+
+    /// Also host `retrieval` actors ([`crate::retrieval_actor`]).
+    pub fn with_retrieval(mut self, retrieval: Arc<RetrievalActors>) -> Self {
+        self.retrieval = Some(retrieval);
+        self
+    }
+
+    /// The retrieval host if actor `id` lives there.
+    fn retrieval_actor(&self, id: &xnai_proto::ids::ActorId) -> Option<&Arc<RetrievalActors>> {
+        self.retrieval.as_ref().filter(|h| h.contains(id))
     }
 
     /// Also host `inference` actors ([`crate::inference_actor`]).
@@ -95,6 +110,16 @@ impl pb::worker_server::Worker for WorkerService {
                 }));
             }
             let (args, pins) = self.executor.resolve_args(args).await?;
+            if let Some(host) = self
+                .retrieval
+                .as_ref()
+                .filter(|_| class == retrieval_actor::CLASS)
+            {
+                let built = host.start(id, &args).await;
+                return Ok(Response::new(pb::StartActorReply {
+                    error: built.err().unwrap_or_default(),
+                }));
+            }
             let built = self.actors.start_actor(id, &class, args).await?;
             drop(pins);
             Ok(Response::new(pb::StartActorReply {
@@ -113,6 +138,9 @@ impl pb::worker_server::Worker for WorkerService {
         if let Some(host) = &self.inference {
             host.stop(&id);
         }
+        if let Some(host) = &self.retrieval {
+            host.stop(&id);
+        }
         self.actors.stop_actor(id);
         Ok(Response::new(pb::StopActorReply {}))
     }
@@ -125,9 +153,12 @@ impl pb::worker_server::Worker for WorkerService {
         let id = convert::actor_id(&req.actor_id)?;
         let method = convert::name("method", &req.method)?;
         let args = convert::call_args(req.args)?;
-        let result = match self.inference_actor(&id) {
-            Some(host) => host.call(id, &method, args).await?,
-            None => self.actors.call(id, method, args).await?,
+        let result = if let Some(host) = self.inference_actor(&id) {
+            host.call(id, &method, args).await?
+        } else if let Some(host) = self.retrieval_actor(&id) {
+            host.call(id, &method, args).await?
+        } else {
+            self.actors.call(id, method, args).await?
         };
         Ok(Response::new(convert::call_reply(result)))
     }
@@ -178,9 +209,12 @@ impl pb::worker_server::Worker for WorkerService {
         let id = convert::actor_id(&req.actor_id)?;
         let method = convert::name("method", &req.method)?;
         let args = convert::call_args(req.args)?;
-        let stream = match self.inference_actor(&id) {
-            Some(host) => host.call_stream(id, &method, args).await?,
-            None => inference_actor::stream::single(self.actors.call(id, method, args).await?),
+        let stream = if let Some(host) = self.inference_actor(&id) {
+            host.call_stream(id, &method, args).await?
+        } else if let Some(host) = self.retrieval_actor(&id) {
+            inference_actor::stream::single(host.call(id, &method, args).await?)
+        } else {
+            inference_actor::stream::single(self.actors.call(id, method, args).await?)
         };
         Ok(Response::new(stream))
     }

@@ -37,7 +37,23 @@ pub(super) async fn put(
             )));
         }
     };
-    let id = ObjectId::random();
+    let id = match header.object_id.as_str() {
+        "" => ObjectId::random(),
+        chosen => put_id(chosen)?,
+    };
+    if let Ok(held) = arena.get(&id) {
+        let meta = held.meta();
+        if meta.size != header.size || header.crc32.is_some_and(|c| c != meta.crc32) {
+            return Err(WorkerError::BadRequest(format!(
+                "PutObject: object {id} is already here with other contents"
+            )));
+        }
+        return Ok(pb::PutObjectReply {
+            object_id: id.hex(),
+            size: meta.size,
+            crc32: meta.crc32,
+        });
+    }
     let span = tracing::info_span!("put_object", object_id = %id, size = header.size);
     async move {
         let mut writer = arena.writer(id, header.size, CopyKind::Primary)?;
@@ -67,6 +83,17 @@ pub(super) async fn put(
     }
     .instrument(span)
     .await
+}
+
+/// Parses a sender-chosen put id: a valid object id with the put mark (low byte 00).
+fn put_id(chosen: &str) -> Result<ObjectId> {
+    let id = convert::object_id(chosen)?;
+    if id.producing_task().is_some() {
+        return Err(WorkerError::BadRequest(format!(
+            "PutObject: id {chosen} names a task output; put ids end in 00"
+        )));
+    }
+    Ok(id)
 }
 
 /// Stream an object out of the arena; it stays pinned until the stream ends or is dropped.

@@ -76,7 +76,11 @@ fn put_stream(
 ) -> impl futures::Stream<Item = pb::PutObjectChunk> + Send + 'static {
     use pb::put_object_chunk::Kind;
     let header = pb::PutObjectChunk {
-        kind: Some(Kind::Header(pb::PutObjectHeader { size, crc32: None })),
+        kind: Some(Kind::Header(pb::PutObjectHeader {
+            size,
+            crc32: None,
+            object_id: String::new(),
+        })),
     };
     let data = chunks.into_iter().map(|d| pb::PutObjectChunk {
         kind: Some(Kind::Data(crate::convert::to_wire(bytes::Bytes::from(d)))),
