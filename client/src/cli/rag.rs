@@ -13,7 +13,8 @@ use xnai_retrieval::chunk::{ChunkParams, chunk_text};
 
 use super::output::print_json;
 use crate::sdk::{
-    ActorHandle, Arg, ChunkHit, Client, EmbeddedChunk, EmbeddedDoc, SearchMode, TaskOptions,
+    ActorHandle, Arg, ChunkHit, Client, EmbeddedChunk, EmbeddedDoc, NewDocument, SearchMode,
+    TaskOptions,
 };
 
 /// Extensions `index add` reads (text and markdown).
@@ -46,6 +47,11 @@ pub struct IndexAddArgs {
     /// Embedding tasks in flight at once (spread over the workers by the scheduler).
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
+    /// Send the texts to the actor's `add` instead (it embeds through its own embedder): for
+    /// models that are not a file on every worker (e.g. an inference actor built from an
+    /// object).
+    #[arg(long)]
+    pub in_actor: bool,
     /// Files and directories.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -172,6 +178,7 @@ pub async fn index_add(client: Client, a: IndexAddArgs, json: bool) -> Result<()
     let setup = setup(&client, &actor).await?;
     let (files, mut skipped) = collect_files(&a.paths);
     let mut docs = Vec::new();
+    let mut raw = Vec::new();
     for path in files {
         match std::fs::read(&path) {
             Err(e) => skipped.push(Skipped {
@@ -192,6 +199,7 @@ pub async fn index_add(client: Client, a: IndexAddArgs, json: bool) -> Result<()
                         });
                     } else {
                         docs.push((path.display().to_string(), chunks));
+                        raw.push(text);
                     }
                 }
             },
@@ -200,16 +208,30 @@ pub async fn index_add(client: Client, a: IndexAddArgs, json: bool) -> Result<()
     let total_docs = docs.len();
     let started = Instant::now();
     let (mut done_docs, mut done_chunks) = (0usize, 0usize);
-    for group in docs.chunks(DOCS_PER_ADD) {
-        let embedded = embed_group(
-            &client,
-            &setup.model_path,
-            group,
-            a.batch.max(1),
-            a.parallel.max(1),
-        )
-        .await?;
-        let added = client.add_embedded(&actor, &embedded).await?;
+    for (n, group) in docs.chunks(DOCS_PER_ADD).enumerate() {
+        let added = if a.in_actor {
+            let start = n * DOCS_PER_ADD;
+            let texts: Vec<NewDocument> = group
+                .iter()
+                .zip(&raw[start..start + group.len()])
+                .map(|((path, _), text)| NewDocument {
+                    id: path.clone(),
+                    text: text.clone(),
+                    metadata: [("source".to_string(), path.clone())].into(),
+                })
+                .collect();
+            client.add_documents(&actor, &texts).await?
+        } else {
+            let embedded = embed_group(
+                &client,
+                &setup.model_path,
+                group,
+                a.batch.max(1),
+                a.parallel.max(1),
+            )
+            .await?;
+            client.add_embedded(&actor, &embedded).await?
+        };
         done_docs += added.documents;
         done_chunks += added.chunks;
         let rate = done_docs as f64 / started.elapsed().as_secs_f64().max(1e-9);

@@ -56,6 +56,9 @@ struct Args {
     /// Also ingest this many documents through a local cluster (0: skip).
     #[arg(long, default_value_t = 0)]
     cluster_docs: usize,
+    /// Skip the in-process part (only with --cluster-docs).
+    #[arg(long)]
+    cluster_only: bool,
 }
 
 /// One package: its name, short description (query) and long description (document).
@@ -102,6 +105,12 @@ fn parse(text: &str, limit: usize) -> Vec<Package> {
     out
 }
 
+/// Every (len / n)-th package: the measured queries.
+fn pick_queries(packages: &[Package], n: usize) -> Vec<&Package> {
+    let step = (packages.len() / n.max(1)).max(1);
+    packages.iter().step_by(step).take(n).collect()
+}
+
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -131,6 +140,15 @@ fn main() -> Result<()> {
     let packages = parse(&text, a.docs);
     if packages.len() < a.queries {
         bail!("only {} usable records", packages.len());
+    }
+    if a.cluster_only {
+        let subset = &packages[..a.cluster_docs.min(packages.len())];
+        let cluster = cluster_run(&rt, &a, subset, &pick_queries(&packages, a.queries))?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "cluster": cluster }))?
+        );
+        return Ok(());
     }
     let mut params = IndexParams::default();
     params.chunk.size = a.chunk;
@@ -174,7 +192,7 @@ fn main() -> Result<()> {
     }
     let insert_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    index.compact();
+    index.compact(0);
     let build_s = t.elapsed().as_secs_f64();
     let ingest_s = embed_s + insert_s + build_s;
     eprintln!(

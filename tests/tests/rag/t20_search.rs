@@ -69,6 +69,31 @@ fn t20_index_add_and_search_each_mode() -> anyhow::Result<()> {
         ])?;
         assert_eq!(top_doc(&out)?, doc_id(p, want), "{mode} {query:?}: {out}");
     }
+    tracing::info!("--- phase: index add --in-actor (the actor embeds) adds one more file");
+    let tea = p.join("tea.md");
+    std::fs::write(
+        &tea,
+        "Green tea leaves are steamed and rolled right after picking.",
+    )?;
+    let out = c.xnai_ok(&[
+        "index",
+        "add",
+        "--actor",
+        "docs",
+        "--in-actor",
+        &tea.display().to_string(),
+    ])?;
+    assert!(out.contains("added 1 documents"), "{out}");
+    let out = c.xnai_ok(&[
+        "search",
+        "--actor",
+        "docs",
+        "--mode",
+        "bm25",
+        "--json",
+        "steamed leaves",
+    ])?;
+    assert_eq!(top_doc(&out)?, tea.display().to_string(), "{out}");
     let text = c.xnai_ok(&["search", "--actor", "docs", "magma", "lava"])?;
     assert!(text.contains("volcano.md"), "{text}");
     let err = c.xnai_err(&["search", "--actor", "docs", "--mode", "fuzzy", "x"])?;

@@ -238,11 +238,14 @@ impl RetrievalIndex {
         }
     }
 
-    /// Rebuilds the HNSW graph over every live chunk (drops deleted ones, empties the tail).
-    /// Run it before taking a snapshot, never while replaying a log.
-    pub fn compact(&mut self) {
+    /// Rebuilds the HNSW graph over every live chunk (drops deleted ones, empties the tail)
+    /// on `threads` threads (0: one per core). Run it before taking a snapshot, never while
+    /// replaying a log. CPU-heavy: call it off an async runtime's threads.
+    pub fn compact(&mut self, threads: usize) {
         let chunks = &self.stored.chunks;
-        self.stored.vectors.rebuild(|id| chunks[id as usize].live);
+        self.stored
+            .vectors
+            .rebuild(|id| chunks[id as usize].live, threads);
     }
 
     fn live(&self) -> impl Fn(u32) -> bool + '_ {

@@ -40,7 +40,7 @@ fn every_mode_finds_the_right_document() {
     let mut index = sample();
     for compacted in [false, true] {
         if compacted {
-            index.compact();
+            index.compact(0);
         }
         let q = [0.1, 0.9, 0.0];
         let v = index.search("", Some(&q), 1, SearchMode::Vector).unwrap();
@@ -82,7 +82,7 @@ fn replace_and_delete() {
     let v = index.search("", Some(&q), 3, SearchMode::Vector).unwrap();
     assert_eq!(ids(&v)[0], "fox");
     assert!(!ids(&v).contains(&"raft"));
-    index.compact();
+    index.compact(0);
     let s = index.stats();
     assert_eq!(
         (s.documents, s.chunks, s.graph_chunks, s.tail_chunks),

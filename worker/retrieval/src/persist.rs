@@ -239,7 +239,7 @@ mod tests {
         };
         let m = Mutation::Add(vec![doc]);
         index.apply(&m).unwrap();
-        index.compact();
+        index.compact(0);
         let Segment::Snapshot(back) = decode(&encode_snapshot(&index).unwrap()).unwrap() else {
             panic!("not a snapshot");
         };

@@ -45,7 +45,7 @@ pub struct HnswParams {
 impl Default for HnswParams {
     fn default() -> Self {
         Self {
-            ef_construction: 100,
+            ef_construction: 64,
             ef_search: 100,
             seed: 0x5eed,
         }
@@ -101,8 +101,9 @@ impl VectorIndex {
         )
     }
 
-    /// Rebuilds the graph over every live chunk; the tail becomes empty.
-    pub fn rebuild(&mut self, live: impl Fn(u32) -> bool) {
+    /// Rebuilds the graph over every live chunk on `threads` threads (0: one per core); the
+    /// tail becomes empty.
+    pub fn rebuild(&mut self, live: impl Fn(u32) -> bool, threads: usize) {
         let ids: Vec<u32> = (0..self.vectors.len() as u32)
             .filter(|i| live(*i))
             .collect();
@@ -116,11 +117,15 @@ impl VectorIndex {
             .iter()
             .map(|i| Unit(self.vectors[*i as usize].clone()))
             .collect();
-        let map = Builder::default()
+        let builder = Builder::default()
             .ef_construction(self.params.ef_construction)
             .ef_search(self.params.ef_search)
-            .seed(self.params.seed)
-            .build(points, ids);
+            .seed(self.params.seed);
+        // instant-distance builds on rayon; a pool of our own bounds the cores it takes.
+        let map = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool.install(|| builder.build(points, ids)),
+            Err(_) => builder.build(points, ids),
+        };
         self.graph = Some(map);
     }
 
@@ -189,7 +194,7 @@ mod tests {
         for i in 0..300 {
             index.push(unit(i, 16));
         }
-        index.rebuild(|_| true);
+        index.rebuild(|_| true, 0);
         for i in 300..320 {
             index.push(unit(i, 16));
         }
@@ -221,7 +226,7 @@ mod tests {
         for i in 0..50 {
             index.push(unit(i, 8));
         }
-        index.rebuild(|_| true);
+        index.rebuild(|_| true, 0);
         let hits = index.search(&unit(7, 8), 5, |id| id != 7);
         assert!(hits.iter().all(|h| h.0 != 7));
         assert_eq!(hits.len(), 5);

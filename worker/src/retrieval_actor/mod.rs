@@ -6,7 +6,7 @@
 //! service routes calls for these actors here instead of to the actix host.
 //!
 //! Constructor ([`params::constructor`]): `embedder=NAME | model=PATH`, `chunk=WORDS`
-//! (120), `overlap=WORDS` (30), `ef_construction=N` (100), `ef_search=N` (100), `replicas=N`
+//! (120), `overlap=WORDS` (30), `ef_construction=N` (64), `ef_search=N` (100), `replicas=N`
 //! (2: workers holding each segment). Methods (JSON replies): `add` (JSON
 //! `[{"id","text","metadata"}]`), `add_embedded` (chunks with vectors), `search` (JSON
 //! `{"query","k","mode"}` or words with `k=` `mode=`), `delete` (ids), `stats`.

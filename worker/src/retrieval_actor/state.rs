@@ -52,6 +52,14 @@ pub struct IndexActor {
     texts_embedded: u64,
 }
 
+/// Threads for an HNSW build: all cores but one (at least one).
+fn build_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
 fn segment_id(owner: ActorId, seq: u64) -> ObjectId {
     ObjectId(persist::segment_object_id(&owner.0.to_be_bytes(), seq))
 }
@@ -130,8 +138,27 @@ impl IndexActor {
         let seq = self.next;
         let snapshot = persist::is_snapshot_seq(seq);
         let encoded = if snapshot {
-            self.index.compact();
-            persist::encode_snapshot(&self.index)
+            // The graph build takes seconds on big indexes: off the runtime's threads, and
+            // leaving a core free so heartbeats and other calls keep flowing.
+            let fresh = RetrievalIndex::new(self.params).map_err(|e| format!("retrieval: {e}"))?;
+            let mut index = std::mem::replace(&mut self.index, fresh);
+            let threads = build_threads();
+            let built = tokio::task::spawn_blocking(move || {
+                index.compact(threads);
+                let bytes = persist::encode_snapshot(&index);
+                (index, bytes)
+            })
+            .await;
+            match built {
+                Ok((index, bytes)) => {
+                    self.index = index;
+                    bytes
+                }
+                Err(e) => {
+                    self.reload().await?;
+                    return Err(format!("retrieval: compaction failed: {e}"));
+                }
+            }
         } else {
             persist::encode_log(&m)
         };
