@@ -13,7 +13,7 @@ use xnai_retrieval::chunk::{ChunkParams, chunk_text};
 
 use super::output::print_json;
 use crate::sdk::{
-    ActorHandle, Arg, ChunkHit, Client, EmbeddedChunk, EmbeddedDoc, NewDocument, SearchMode,
+    ActorHandle, Added, Arg, ChunkHit, Client, EmbeddedChunk, EmbeddedDoc, NewDocument, SearchMode,
     TaskOptions,
 };
 
@@ -208,8 +208,21 @@ pub async fn index_add(client: Client, a: IndexAddArgs, json: bool) -> Result<()
     let total_docs = docs.len();
     let started = Instant::now();
     let (mut done_docs, mut done_chunks) = (0usize, 0usize);
+    let mut progress = |added: Added| {
+        done_docs += added.documents;
+        done_chunks += added.chunks;
+        let rate = done_docs as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        if !json {
+            eprint!(
+                "\rindexed {done_docs}/{total_docs} documents ({done_chunks} chunks), {rate:.1} docs/s "
+            );
+        }
+    };
+    // The next group's embedding tasks run while the actor stores the previous group, so the
+    // workers do not idle during stores (and snapshot rebuilds).
+    let mut pending: Option<Vec<EmbeddedDoc>> = None;
     for (n, group) in docs.chunks(DOCS_PER_ADD).enumerate() {
-        let added = if a.in_actor {
+        if a.in_actor {
             let start = n * DOCS_PER_ADD;
             let texts: Vec<NewDocument> = group
                 .iter()
@@ -220,26 +233,26 @@ pub async fn index_add(client: Client, a: IndexAddArgs, json: bool) -> Result<()
                     metadata: [("source".to_string(), path.clone())].into(),
                 })
                 .collect();
-            client.add_documents(&actor, &texts).await?
-        } else {
-            let embedded = embed_group(
-                &client,
-                &setup.model_path,
-                group,
-                a.batch.max(1),
-                a.parallel.max(1),
-            )
-            .await?;
-            client.add_embedded(&actor, &embedded).await?
-        };
-        done_docs += added.documents;
-        done_chunks += added.chunks;
-        let rate = done_docs as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        if !json {
-            eprint!(
-                "\rindexed {done_docs}/{total_docs} documents ({done_chunks} chunks), {rate:.1} docs/s "
-            );
+            progress(client.add_documents(&actor, &texts).await?);
+            continue;
         }
+        let chunks: usize = group.iter().map(|(_, c)| c.len()).sum();
+        // Enough tasks per group to keep `parallel` in flight, at most `batch` chunks each.
+        let batch = chunks.div_ceil(a.parallel.max(1)).clamp(1, a.batch.max(1));
+        let next = embed_group(&client, &setup.model_path, group, batch, a.parallel.max(1));
+        let embedded = match pending.take() {
+            Some(previous) => {
+                let store = async { Ok(client.add_embedded(&actor, &previous).await?) };
+                let (added, embedded) = futures::try_join!(store, next)?;
+                progress(added);
+                embedded
+            }
+            None => next.await?,
+        };
+        pending = Some(embedded);
+    }
+    if let Some(previous) = pending {
+        progress(client.add_embedded(&actor, &previous).await?);
     }
     let secs = started.elapsed().as_secs_f64();
     let rate = done_docs as f64 / secs.max(1e-9);

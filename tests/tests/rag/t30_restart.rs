@@ -1,5 +1,6 @@
-//! The index survives its worker: a retrieval actor (`--max-restarts 1`) on worker A is filled,
-//! A is killed, and the actor restarted on B reloads its index from the cluster's objects
+//! The index survives its worker: a retrieval actor (`--max-restarts 1`) on worker A (the
+//! embedder runs elsewhere) is filled, A is killed, and the actor restarted on B reloads its
+//! index from the cluster's objects
 //! (snapshot + log, replicated on two workers): it embedded nothing on reload and answers the
 //! same searches identically in every mode.
 
@@ -22,15 +23,14 @@ fn pool(name: &str) -> Resources {
 fn t30_restarted_actor_reloads_without_reembedding() -> anyhow::Result<()> {
     init_tracing();
     let rt = tokio::runtime::Runtime::new()?;
-    tracing::info!("--- phase: embedder on E, retrieval actor on A");
+    tracing::info!("--- phase: embedder on the first worker, then retrieval actor on A");
     let mut c = start_cluster(ClusterOptions {
         workers: 1,
         ..Default::default()
     })?;
-    c.add_worker(&["--labels", "pool=e"])?;
+    create_embedder(&c, "emb")?;
     let a = c.add_worker(&["--labels", "pool=r"])?;
     let client = rt.block_on(c.client())?;
-    create_embedder(&c, "emb")?;
     let opts = ActorOptions {
         name: Some("docs".into()),
         max_restarts: 1,

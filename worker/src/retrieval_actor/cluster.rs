@@ -63,7 +63,8 @@ impl LocalEmbedders {
         }
     }
 
-    /// Embeds `texts` with the model at `path` (loaded on first use: 1 slot, 512-token texts).
+    /// Embeds `texts` with the model at `path` (loaded on first use: 1 slot of 1 thread, so
+    /// embedding tasks on a busy worker leave a core for its runtime; 512-token texts).
     pub async fn embed(&self, path: &PathBuf, texts: Vec<String>) -> CallResult<Vec<Vec<f32>>> {
         let engine = {
             let mut engines = self.engines.lock().await;
@@ -73,6 +74,7 @@ impl LocalEmbedders {
                     let mut config = EngineConfig::new(path.clone());
                     config.embeddings = true;
                     config.ctx = 512;
+                    config.threads = 1;
                     config.queue_capacity = 1024;
                     let e =
                         self.loader.load(config).await.map_err(|e| {
