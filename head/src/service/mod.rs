@@ -3,6 +3,7 @@
 //! waits wake on the log's applied-index watch.
 
 pub mod convert;
+mod chaos_bug;
 mod head;
 pub mod leader;
 mod registry;

@@ -1,0 +1,210 @@
+//! The nemesis: runs the schedule against the target, one fault at a time (inject, hold for
+//! the window, heal), and records each fault window in the history. `arena-fill` fills a
+//! worker's arena through the product itself (pinned `fill` outputs placed on that worker by
+//! label) and frees them when the window ends.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use xnai_client::{Arg, Client, ObjectRef, Resources, TaskOptions};
+
+use crate::config::NemesisKind;
+use crate::error::Result;
+use crate::history::{Fault, Recorder};
+use crate::proxy::LinkMode;
+use crate::schedule::{Aim, Step};
+use crate::target::{SLOW_DELAY, SLOW_RESET, Target};
+
+/// Size of each ballast object arena-fill writes.
+const BALLAST: u64 = 4 << 20;
+
+/// Runs faults against a target.
+pub struct Nemesis {
+    /// The cluster.
+    pub target: Target,
+    /// An SDK client (leader lookups, arena fill).
+    pub client: Client,
+    /// The history.
+    pub rec: Recorder,
+}
+
+impl Nemesis {
+    /// The node a step aims at, resolved now.
+    async fn resolve(&self, aim: Aim) -> String {
+        match aim {
+            Aim::Worker(i) => self.target.worker_names()[i].clone(),
+            Aim::Head(i) => self.target.head_names()[i].clone(),
+            Aim::Leader => match self.client.status().await {
+                Ok(s) => s
+                    .heads
+                    .iter()
+                    .find(|h| h.role == "leader")
+                    .map(|h| format!("head-{}", h.id))
+                    .unwrap_or_else(|| "head-1".into()),
+                Err(_) => "head-1".into(),
+            },
+        }
+    }
+
+    /// Run every step at its time (offsets from the recorder's start).
+    pub async fn run(&mut self, steps: &[Step]) -> Result<()> {
+        for step in steps {
+            let now = Duration::from_millis(self.rec.now_ms());
+            if step.at > now {
+                tokio::time::sleep(step.at - now).await;
+            }
+            self.one(step).await?;
+        }
+        Ok(())
+    }
+
+    async fn one(&mut self, step: &Step) -> Result<()> {
+        let node = self.resolve(step.aim).await;
+        let start_ms = self.rec.now_ms();
+        tracing::info!(nemesis = step.kind.name(), %node, window = ?step.window, "--- fault");
+        let mut ballast = Vec::new();
+        let mut note: String = match step.kind {
+            NemesisKind::WorkerKill | NemesisKind::LeaderKill | NemesisKind::HeadKill => {
+                self.target.kill(&node).await?;
+                "SIGKILL, restarted after the window".into()
+            }
+            NemesisKind::WorkerPause => {
+                self.target.pause(&node, true)?;
+                "SIGSTOP, SIGCONT after the window".into()
+            }
+            NemesisKind::Partition => {
+                self.target.links(&node, LinkMode::Cut)?;
+                "every link into and out of the node blackholed".into()
+            }
+            NemesisKind::SlowLink => {
+                let mode = LinkMode::Slow {
+                    delay: SLOW_DELAY,
+                    reset: SLOW_RESET,
+                };
+                if self.target.links(&node, mode)? {
+                    format!(
+                        "+{} ms per chunk, {}% resets",
+                        SLOW_DELAY.as_millis(),
+                        SLOW_RESET * 100.0
+                    )
+                } else {
+                    "skipped: this target cannot slow links".into()
+                }
+            }
+            NemesisKind::ArenaFill => {
+                let (objects, text) = self.fill_arena(&node, step.window).await;
+                ballast = objects;
+                text
+            }
+        };
+        let elapsed = Duration::from_millis(self.rec.now_ms() - start_ms);
+        if step.window > elapsed {
+            tokio::time::sleep(step.window - elapsed).await;
+        }
+        match step.kind {
+            NemesisKind::WorkerKill | NemesisKind::LeaderKill | NemesisKind::HeadKill => {
+                self.target.restart(&node)?
+            }
+            NemesisKind::WorkerPause => self.target.pause(&node, false)?,
+            NemesisKind::Partition | NemesisKind::SlowLink => {
+                self.target.links(&node, LinkMode::Up)?;
+            }
+            NemesisKind::ArenaFill => {
+                if let Err(e) = self.client.free(&ballast).await {
+                    note.push_str(&format!("; freeing failed: {e}"));
+                }
+            }
+        }
+        self.rec.fault(Fault {
+            nemesis: step.kind.name().into(),
+            target: node,
+            start_ms,
+            end_ms: self.rec.now_ms(),
+            note,
+        });
+        Ok(())
+    }
+
+    /// Fill the worker's arena to about 90% with pinned `fill` outputs placed there by label
+    /// (on targets without labels, anywhere), spending at most half the window.
+    async fn fill_arena(&self, node: &str, window: Duration) -> (Vec<ObjectRef>, String) {
+        let labels = if self.target.labelled_workers() {
+            BTreeMap::from([("chaos-node".to_string(), node.to_string())])
+        } else {
+            BTreeMap::new()
+        };
+        let options = TaskOptions {
+            max_retries: Some(0),
+            retry_exceptions: false,
+            resources: Some(Resources {
+                cpus: 0.5,
+                memory_bytes: 0,
+                labels,
+            }),
+        };
+        let address = self.target.worker_address(node);
+        let deadline = tokio::time::Instant::now() + window / 2;
+        let mut objects = Vec::new();
+        let mut why = String::from("time ran out");
+        let mut used = (0u64, 0u64);
+        while tokio::time::Instant::now() < deadline {
+            let free = match self.client.status().await {
+                Ok(s) => s
+                    .workers
+                    .iter()
+                    .filter(|w| w.state == "alive")
+                    .find(|w| address.as_deref().is_none_or(|a| w.address == a))
+                    .map(|w| {
+                        used = (w.arena_used, w.arena_capacity);
+                        w.arena_capacity.saturating_sub(w.arena_used)
+                    })
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            if used.1 > 0 && free < used.1 / 10 {
+                why = "arena at 90%".into();
+                break;
+            }
+            let seed = objects.len().to_string();
+            let sub = self
+                .client
+                .submit(
+                    "fill",
+                    vec![
+                        Arg::from(BALLAST.to_string().as_str()),
+                        Arg::from(seed.as_str()),
+                    ],
+                    options.clone(),
+                )
+                .await;
+            let r = match sub {
+                Ok(r) => r,
+                Err(e) => {
+                    why = format!("submit refused: {e}");
+                    break;
+                }
+            };
+            let done = self.client.wait(&[r], 1, Duration::from_secs(5)).await;
+            objects.push(r);
+            match done {
+                Ok(w) if w.done.is_empty() => {
+                    why = "fill did not finish in 5 s".into();
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    why = format!("wait failed: {e}");
+                    break;
+                }
+            }
+            if let Ok(info) = self.client.object_info(&r).await
+                && !info.error.is_empty()
+            {
+                why = format!("arena refused: {}", info.error);
+                break;
+            }
+        }
+        let text = format!("{} x {} MiB ballast ({why})", objects.len(), BALLAST >> 20);
+        (objects, text)
+    }
+}
