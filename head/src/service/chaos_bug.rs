@@ -20,7 +20,9 @@ pub(super) fn ack_before_commit() -> bool {
     *ON.get_or_init(|| {
         let on = std::env::var("XNAI_CHAOS_BUG").is_ok_and(|v| v == "ack-before-commit");
         if on {
-            tracing::warn!("XNAI_CHAOS_BUG=ack-before-commit: acknowledging before commit (TEST ONLY)");
+            tracing::warn!(
+                "XNAI_CHAOS_BUG=ack-before-commit: acknowledging before commit (TEST ONLY)"
+            );
         }
         on
     })

@@ -107,7 +107,11 @@ impl pb::head_server::Head for HeadApi {
             spec,
         };
         if super::chaos_bug::ack_before_commit() {
-            return Ok(super::chaos_bug::ack_now(self.ctx.clone(), command, task_id));
+            return Ok(super::chaos_bug::ack_now(
+                self.ctx.clone(),
+                command,
+                task_id,
+            ));
         }
         match self.ctx.propose_one(command).await? {
             Outcome::TaskSubmitted { task_id, object_id } => {

@@ -2,8 +2,8 @@
 //! over a shared [`HeadContext`]. Handlers decode (via [`convert`]), propose or read, encode;
 //! waits wake on the log's applied-index watch.
 
-pub mod convert;
 mod chaos_bug;
+pub mod convert;
 mod head;
 pub mod leader;
 mod registry;
