@@ -65,6 +65,12 @@ pub enum OpValue {
         /// The actor's restart count, read after an anomaly (restarts lose actor state).
         restarts: Option<u32>,
     },
+    /// The workload freed these objects after reading them (most are, to keep the arenas from
+    /// filling up); freed objects are not read in the final check.
+    Free {
+        /// Hex object ids.
+        objects: Vec<String>,
+    },
     /// A named-actor operation: the register the linearizability checker looks at.
     Register {
         /// `create`, `lookup` or `kill`.

@@ -134,25 +134,26 @@ async fn settle(client: &Client, workers: usize) {
     tracing::warn!("not every worker is alive {SETTLE:?} after the heal; reading anyway");
 }
 
-/// Poll `ClusterStatus` twice a second and record breaker state changes per worker address.
+/// Poll `ClusterStatus` twice a second and record breaker state changes per worker. Keyed by
+/// worker id: a restarted worker registers anew on the same address, next to its dead entry.
 async fn poll_breakers(client: Client, rec: Recorder, ctx: Arc<workload::Ctx>) {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     while !ctx.stopped() {
         if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), client.status()).await {
             for w in s.workers {
                 let prev = seen
-                    .get(&w.address)
+                    .get(&w.worker_id)
                     .cloned()
                     .unwrap_or_else(|| "closed".into());
                 if prev != w.breaker {
                     rec.breaker(BreakerEvent {
                         at_ms: rec.now_ms(),
-                        worker: w.address.clone(),
+                        worker: format!("{} {}", w.address, w.worker_id),
                         from: prev,
                         to: w.breaker.clone(),
                     });
                 }
-                seen.insert(w.address, w.breaker);
+                seen.insert(w.worker_id, w.breaker);
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -76,6 +76,7 @@ pub fn kind(op: &Op) -> String {
         } => "read-final".into(),
         OpValue::Read { .. } => "read".into(),
         OpValue::Counter { method, .. } => format!("counter-{method}"),
+        OpValue::Free { .. } => "free".into(),
         OpValue::Register { op, .. } => format!("register-{op:?}").to_lowercase(),
     }
 }

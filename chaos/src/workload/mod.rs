@@ -22,6 +22,9 @@ use crate::rng::Rng;
 /// Names of the shared register (named actors); few, so clients contend on them.
 pub const REGISTER_NAMES: [&str; 2] = ["chaos-reg-a", "chaos-reg-b"];
 
+/// One in this many task chains and puts is kept for the final check; the rest are freed.
+pub const KEEP_ONE_IN: u64 = 4;
+
 /// How long one workload operation may take before it is recorded as unknown.
 pub const OP_BUDGET: Duration = Duration::from_secs(20);
 
@@ -65,6 +68,28 @@ impl Ctx {
             value,
             error,
         });
+    }
+
+    /// Free `objects` (hex ids) and record it, unless `keep`: the kept ones stay for the
+    /// final check. Keeps the arenas from filling up with the workload's own outputs.
+    pub async fn free_unless(&self, p: usize, keep: bool, objects: Vec<String>) {
+        if keep || objects.is_empty() {
+            return;
+        }
+        let refs: Vec<xnai_client::ObjectRef> = objects
+            .iter()
+            .filter_map(|o| xnai_proto::ids::ObjectId::parse(o).ok())
+            .map(xnai_client::ObjectRef::new)
+            .collect();
+        let t0 = self.rec.now_ms();
+        let r = tokio::time::timeout(OP_BUDGET, self.client.free(&refs)).await;
+        let (outcome, error) = match r {
+            Ok(Ok(())) => (Outcome::Ok, None),
+            Ok(Err(e)) => (Outcome::Unknown, Some(e.to_string())),
+            Err(_) => (Outcome::Unknown, Some("timed out".into())),
+        };
+        let key = objects.first().cloned().unwrap_or_default();
+        self.record(p, key, t0, outcome, OpValue::Free { objects }, error);
     }
 
     /// A request id unique to (seed, process, sequence number): replayable, never reused.

@@ -11,6 +11,7 @@ use crate::rng::{Rng, sha256_hex};
 pub async fn put_then_read(ctx: &Ctx, p: usize, rng: &mut Rng) {
     let size = rng.range(4 << 10, 64 << 10);
     let data = rng.bytes(size as usize);
+    let keep = rng.below(super::KEEP_ONE_IN) == 0;
     let expect = Expect::Sha256 {
         hex: sha256_hex(&data),
     };
@@ -45,5 +46,6 @@ pub async fn put_then_read(ctx: &Ctx, p: usize, rng: &mut Rng) {
     );
     if let Some(o) = object {
         read(ctx, p, &o, expect, false).await;
+        ctx.free_unless(p, keep, vec![o]).await;
     }
 }

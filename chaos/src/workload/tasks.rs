@@ -129,8 +129,9 @@ pub async fn read(ctx: &Ctx, p: usize, object: &str, expect: Expect, final_check
 
 /// One chain: fill, digest, read the digest.
 pub async fn chain(ctx: &Ctx, p: usize, rng: &mut Rng, seq: &mut u64) {
-    let size = rng.range(16 << 10, 256 << 10);
+    let size = rng.range(16 << 10, 128 << 10);
     let seed = rng.next_u64();
+    let keep = rng.below(super::KEEP_ONE_IN) == 0;
     let fill = submit(
         ctx,
         p,
@@ -144,17 +145,20 @@ pub async fn chain(ctx: &Ctx, p: usize, rng: &mut Rng, seq: &mut u64) {
     )
     .await;
     let Some(fill) = fill else { return };
+    let mut made = vec![fill.clone()];
     *seq += 1;
     let digest = submit(
         ctx,
         p,
         ctx.request_id(p, *seq),
         "digest",
-        vec![pb::arg::Kind::ObjectId(fill)],
+        vec![pb::arg::Kind::ObjectId(fill.clone())],
         Expect::DigestOfFill { size, seed },
     )
     .await;
     if let Some(d) = digest {
         read(ctx, p, &d, Expect::DigestOfFill { size, seed }, false).await;
+        made.push(d);
     }
+    ctx.free_unless(p, keep, made).await;
 }

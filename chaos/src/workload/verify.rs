@@ -13,8 +13,17 @@ use crate::history::{Expect, History, OpValue, Outcome};
 /// The process number the final reads are recorded under.
 pub const VERIFIER: usize = 999;
 
-/// Every acknowledged object and what it must contain.
+/// Every acknowledged object the workload did not free, and what it must contain.
 pub fn acknowledged(h: &History) -> Vec<(String, Expect)> {
+    let freed: std::collections::HashSet<&str> = h
+        .ops
+        .iter()
+        .filter_map(|o| match &o.value {
+            OpValue::Free { objects } => Some(objects.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     let mut out = Vec::new();
     for op in h.ops.iter().filter(|o| o.outcome == Outcome::Ok) {
         match &op.value {
@@ -33,6 +42,7 @@ pub fn acknowledged(h: &History) -> Vec<(String, Expect)> {
             _ => {}
         }
     }
+    out.retain(|(o, _)| !freed.contains(o.as_str()));
     out
 }
 
