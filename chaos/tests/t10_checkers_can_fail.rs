@@ -65,11 +65,15 @@ fn ack_before_commit_is_caught_with_a_witness() {
         .iter()
         .filter(|v| v["checker"] == "acked-not-lost")
         .collect();
-    assert!(!lost.is_empty(), "no lost acknowledged write reported:\n{stdout}");
+    assert!(
+        !lost.is_empty(),
+        "no lost acknowledged write reported:\n{stdout}"
+    );
     for v in &lost {
         let w = v["witness"].as_array().expect("witness");
         assert!(
-            w.iter().any(|o| o["outcome"] == "ok" && o["value"]["type"] == "submit"),
+            w.iter()
+                .any(|o| o["outcome"] == "ok" && o["value"]["type"] == "submit"),
             "the witness shows the acknowledgement: {v}"
         );
     }
