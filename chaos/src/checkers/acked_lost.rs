@@ -1,8 +1,9 @@
 //! No acknowledged result lost: every object the cluster acknowledged (a task submission's
 //! output, a put) is read back in the final phase, after every fault is healed, and the read
 //! must succeed. The one loss the contract allows: a put object (which has no lineage) whose
-//! only copy died with its worker fails with "object lost"; those are counted, not flagged,
-//! when a worker was killed after the put.
+//! only copy was on a worker the head declared dead (killed, or paused / cut off / slowed past
+//! its heartbeat lease: it then re-registers empty) fails with "object lost"; those are
+//! counted, not flagged, when such a worker fault came after the put.
 
 use std::collections::HashMap;
 
@@ -56,7 +57,7 @@ pub fn check(h: &History) -> CheckResult {
         let worker_died_after = ack.is_some_and(|a| {
             h.faults.iter().any(|f| {
                 f.target.starts_with("worker")
-                    && f.nemesis.contains("kill")
+                    && f.nemesis != "arena-fill"
                     && f.start_ms >= a.invoke_ms
             })
         });
