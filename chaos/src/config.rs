@@ -134,6 +134,9 @@ pub struct RunConfig {
     pub head_env: Vec<(String, String)>,
     /// The repository root, for the compose target's `deploy/` scripts.
     pub repo_dir: PathBuf,
+    /// Leave the full history out of the JSON report (checks still see it); for small
+    /// example reports.
+    pub omit_history: bool,
 }
 
 #[cfg(test)]

@@ -116,6 +116,9 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
     let checks = checkers::check_all(&history);
     let mut report = Report::build(cfg.clone(), steps, duration_s, history, checks, extra);
     report.kept_dir = kept.map(|p| p.display().to_string());
+    if cfg.omit_history {
+        report.history.ops.clear();
+    }
     report.write(&cfg.report)?;
     Ok(report)
 }

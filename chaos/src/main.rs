@@ -66,6 +66,10 @@ enum Cmd {
         /// Repository root (the compose target runs deploy/up.sh and deploy/down.sh there).
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// Leave the operations out of the JSON report's `history` (faults and breaker
+        /// transitions stay; violations keep their witnesses).
+        #[arg(long)]
+        omit_history: bool,
     },
 }
 
@@ -103,6 +107,7 @@ async fn run() -> anyhow::Result<bool> {
         inject_bug,
         keep,
         repo,
+        omit_history,
     } = Args::parse().command;
     let bin_dir = match bin_dir {
         Some(d) => d,
@@ -130,6 +135,7 @@ async fn run() -> anyhow::Result<bool> {
             .map(|b| vec![("XNAI_CHAOS_BUG".to_string(), b)])
             .unwrap_or_default(),
         repo_dir: repo,
+        omit_history,
     };
     let r = xnai_chaos::run(cfg, keep).await?;
     print!("{}", xnai_chaos::report::table::render(&r));
