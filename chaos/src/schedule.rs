@@ -1,6 +1,7 @@
 //! The fault schedule: a pure function of the seed, the chosen nemeses and the run's length.
-//! Faults come one at a time (inject, hold for a window, heal, quiet gap), so at most one head
-//! is ever down and the run always ends healed, with a quiet tail before the final checks.
+//! Kinds are drawn in seeded rounds (every kind once per round). Faults come one at a time
+//! (inject, hold for a window, heal, quiet gap), so at most one head is ever down and the run
+//! always ends healed, with a quiet tail before the final checks.
 
 use std::time::Duration;
 
@@ -53,8 +54,17 @@ pub fn plan(
         return out;
     }
     let mut t = WARMUP;
+    let mut round: Vec<NemesisKind> = Vec::new();
     loop {
-        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        // Kinds come in rounds, each kind once per round in a seeded order, so a run long
+        // enough for one round exercises every nemesis asked for.
+        if round.is_empty() {
+            round = kinds.to_vec();
+            for i in (1..round.len()).rev() {
+                round.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        let kind = round.pop().unwrap_or(kinds[0]);
         let window = Duration::from_millis(rng.range(3000, 7000));
         if t + window + COOLDOWN > duration {
             break;
@@ -102,5 +112,12 @@ mod tests {
         let last = a.last().unwrap();
         assert!(last.at + last.window + COOLDOWN <= d);
         assert!(plan(1, &[], d, 3, 3).is_empty());
+        // 90 s holds a full round: every nemesis appears.
+        for seed in 0..20 {
+            let p = plan(seed, &NemesisKind::ALL, Duration::from_secs(90), 3, 3);
+            for k in NemesisKind::ALL {
+                assert!(p.iter().any(|s| s.kind == k), "seed {seed} lacks {k:?}");
+            }
+        }
     }
 }
