@@ -76,8 +76,12 @@ pub fn plan(
             NemesisKind::LeaderKill => Aim::Leader,
             NemesisKind::HeadKill => Aim::Head(rng.below(heads as u64) as usize),
             NemesisKind::Partition | NemesisKind::SlowLink => {
+                // One in three aims at whichever head leads then (the interesting head), else
+                // at any node.
                 let n = rng.below((heads + workers) as u64) as usize;
-                if n < heads {
+                if rng.below(3) == 0 {
+                    Aim::Leader
+                } else if n < heads {
                     Aim::Head(n)
                 } else {
                     Aim::Worker(n - heads)
