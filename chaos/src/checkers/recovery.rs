@@ -1,6 +1,7 @@
 //! Recovery time after each fault: from injection to the completion of the first successful
-//! operation invoked after it, and from the heal to the first success invoked after the heal,
-//! as percentiles per nemesis. A fault after whose heal nothing ever succeeded again is a
+//! operation invoked after it (any op; actor calls skip the head), to the first acknowledged
+//! task submission (a Raft write: what head faults delay), and from the heal to the first
+//! success invoked after the heal, as percentiles per nemesis. A fault after whose heal nothing ever succeeded again is a
 //! violation: the cluster did not recover.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{CheckResult, Violation};
-use crate::history::{Fault, History, Op, Outcome};
+use crate::history::{Fault, History, Op, OpValue, Outcome};
 use crate::workload::verify::VERIFIER;
 
 /// Name in the report.
@@ -24,6 +25,9 @@ pub struct Recovery {
     pub after_fault_ms: Option<u64>,
     /// Heal to the first later success (ms), if any.
     pub after_heal_ms: Option<u64>,
+    /// Injection to the first later acknowledged task submission (a write through the Raft
+    /// log: what a head fault delays), if any.
+    pub after_fault_write_ms: Option<u64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -42,6 +46,15 @@ fn first_success_after(ops: &[&Op], t: u64) -> Option<u64> {
         .min()
 }
 
+fn first_write_after(ops: &[&Op], t: u64) -> Option<u64> {
+    let writes: Vec<&Op> = ops
+        .iter()
+        .filter(|o| matches!(o.value, OpValue::Submit { .. }))
+        .copied()
+        .collect();
+    first_success_after(&writes, t)
+}
+
 /// Each fault's recovery.
 pub fn recoveries(h: &History) -> Vec<Recovery> {
     let ops: Vec<&Op> = h.ops.iter().filter(|o| o.process != VERIFIER).collect();
@@ -51,6 +64,7 @@ pub fn recoveries(h: &History) -> Vec<Recovery> {
             fault: f.clone(),
             after_fault_ms: first_success_after(&ops, f.start_ms),
             after_heal_ms: first_success_after(&ops, f.end_ms),
+            after_fault_write_ms: first_write_after(&ops, f.start_ms),
         })
         .collect()
 }
@@ -70,13 +84,17 @@ fn stats(mut v: Vec<u64>) -> serde_json::Value {
 pub fn check(h: &History) -> CheckResult {
     let rs = recoveries(h);
     let mut violations = Vec::new();
-    let mut per: BTreeMap<String, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
-    let (mut all_fault, mut all_heal) = (Vec::new(), Vec::new());
+    let mut per: BTreeMap<String, (Vec<u64>, Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    let (mut all_fault, mut all_heal, mut all_write) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rs {
         let e = per.entry(r.fault.nemesis.clone()).or_default();
         if let Some(v) = r.after_fault_ms {
             e.0.push(v);
             all_fault.push(v);
+        }
+        if let Some(v) = r.after_fault_write_ms {
+            e.2.push(v);
+            all_write.push(v);
         }
         match r.after_heal_ms {
             Some(v) => {
@@ -95,17 +113,20 @@ pub fn check(h: &History) -> CheckResult {
     }
     let per_nemesis: serde_json::Map<String, serde_json::Value> = per
         .into_iter()
-        .map(|(k, (f, hl))| {
-            (
-                k,
-                json!({ "after_fault_ms": stats(f), "after_heal_ms": stats(hl) }),
-            )
+        .map(|(k, (f, hl, w))| {
+            let v = json!({
+                "after_fault_ms": stats(f),
+                "after_fault_write_ms": stats(w),
+                "after_heal_ms": stats(hl),
+            });
+            (k, v)
         })
         .collect();
     CheckResult {
         checker: NAME,
         summary: json!({
             "after_fault_ms": stats(all_fault),
+            "after_fault_write_ms": stats(all_write),
             "after_heal_ms": stats(all_heal),
             "per_nemesis": per_nemesis,
         }),

@@ -58,18 +58,19 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<13} {:<10} {:>9} {:>9} {:>13} {:>12}  note",
-        "fault", "target", "start ms", "end ms", "recover(inj)", "recover(heal)"
+        "\n{:<13} {:<10} {:>9} {:>9} {:>12} {:>13} {:>13}  note",
+        "fault", "target", "start ms", "end ms", "recover(inj)", "write(inj)", "recover(heal)"
     );
     for f in &r.faults {
         let _ = writeln!(
             s,
-            "{:<13} {:<10} {:>9} {:>9} {:>13} {:>12}  {}",
+            "{:<13} {:<10} {:>9} {:>9} {:>12} {:>13} {:>13}  {}",
             f.fault.nemesis,
             f.fault.target,
             f.fault.start_ms,
             f.fault.end_ms,
             ms(f.after_fault_ms),
+            ms(f.after_fault_write_ms),
             ms(f.after_heal_ms),
             f.fault.note
         );
