@@ -30,6 +30,9 @@ pub struct Recovery {
     pub after_fault_write_ms: Option<u64>,
 }
 
+/// Recovery samples of one nemesis: (after fault, after heal, first write after fault).
+type Samples = (Vec<u64>, Vec<u64>, Vec<u64>);
+
 /// Nearest-rank percentile of sorted values.
 pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     if sorted.is_empty() {
@@ -84,7 +87,7 @@ fn stats(mut v: Vec<u64>) -> serde_json::Value {
 pub fn check(h: &History) -> CheckResult {
     let rs = recoveries(h);
     let mut violations = Vec::new();
-    let mut per: BTreeMap<String, (Vec<u64>, Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    let mut per: BTreeMap<String, Samples> = BTreeMap::new();
     let (mut all_fault, mut all_heal, mut all_write) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rs {
         let e = per.entry(r.fault.nemesis.clone()).or_default();
