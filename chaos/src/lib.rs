@@ -98,7 +98,7 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
             witness: vec![],
         })
         .collect();
-    if let Err(e) = &fault_result {
+    for e in fault_result {
         extra.push(Violation {
             checker: "nemesis",
             message: format!("the nemesis could not inject a fault: {e}"),

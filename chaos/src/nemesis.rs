@@ -46,16 +46,22 @@ impl Nemesis {
         }
     }
 
-    /// Run every step at its time (offsets from the recorder's start).
-    pub async fn run(&mut self, steps: &[Step]) -> Result<()> {
+    /// Run every step at its time (offsets from the recorder's start). A step that cannot be
+    /// injected (or healed) is skipped after trying to heal everything; the errors are returned.
+    pub async fn run(&mut self, steps: &[Step]) -> Vec<String> {
+        let mut errors = Vec::new();
         for step in steps {
             let now = Duration::from_millis(self.rec.now_ms());
             if step.at > now {
                 tokio::time::sleep(step.at - now).await;
             }
-            self.one(step).await?;
+            if let Err(e) = self.one(step).await {
+                tracing::warn!(nemesis = step.kind.name(), error = %e, "fault not injected");
+                errors.push(format!("{} ({:?}): {e}", step.kind.name(), step.aim));
+                let _ = self.target.heal_all();
+            }
         }
-        Ok(())
+        errors
     }
 
     async fn one(&mut self, step: &Step) -> Result<()> {
