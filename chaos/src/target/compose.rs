@@ -160,10 +160,12 @@ impl ComposeCluster {
         }
     }
 
-    /// `deploy/down.sh`.
+    /// `deploy/down.sh --volumes`: the run's sled data goes too, so the next run starts from
+    /// an empty control state (the workload's expectations start from zero).
     pub fn stop(mut self) {
         self.heal_network();
         let _ = Command::new(self.repo.join("deploy/down.sh"))
+            .arg("--volumes")
             .current_dir(&self.repo)
             .output();
     }

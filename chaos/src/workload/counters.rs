@@ -28,22 +28,36 @@ impl Counter {
             max_task_retries: 0,
             ..Default::default()
         };
+        let mut last = 0;
         let handle = match ctx.client.create_actor("counter", vec![], options).await {
             Ok(h) => h,
-            // Created by an earlier attempt whose answer was lost: use it.
+            // Created by an earlier attempt whose answer was lost: use it from its value.
             Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {
-                ctx.client.get_actor(&name).await.ok()?
+                let h = ctx.client.get_actor(&name).await.ok()?;
+                let t0 = ctx.rec.now_ms();
+                let v = h.call("get", vec![]).await.ok()?;
+                last = String::from_utf8_lossy(&v).trim().parse().ok()?;
+                // In the history too: the checker expects it to be 0 in a fresh cluster.
+                ctx.record(
+                    p,
+                    name.clone(),
+                    t0,
+                    Outcome::Ok,
+                    OpValue::Counter {
+                        method: "get".into(),
+                        value: Some(last),
+                        restarts: None,
+                    },
+                    None,
+                );
+                h
             }
             Err(e) => {
                 tracing::info!(process = p, error = %e, "counter not created yet");
                 return None;
             }
         };
-        Some(Self {
-            handle,
-            name,
-            last: 0,
-        })
+        Some(Self { handle, name, last })
     }
 
     /// One call: `incr` three times in four, else `get`.
