@@ -53,6 +53,11 @@ pub struct LocalCluster {
     pub heads: Vec<String>,
 }
 
+/// Proxies bind a port of their own choosing: no window for another process to take it.
+const ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// A free port for a node whose address its peers must know before it starts (as `xnai up`
+/// does for heads).
 fn free_port() -> Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| ChaosError::io("choosing a free port", e))?;
@@ -93,7 +98,7 @@ impl LocalCluster {
         let head_name = |i: usize| format!("head-{}", i + 1);
         let mut heads = Vec::new();
         for (i, real) in head_real.iter().enumerate() {
-            let p = Proxy::start(free_port()?, *real, rng.next_u64()).await?;
+            let p = Proxy::start(ANY, *real, rng.next_u64()).await?;
             heads.push(p.listen.to_string());
             links.push(Link {
                 proxy: p,
@@ -109,7 +114,7 @@ impl LocalCluster {
                 let addr = if i == j {
                     heads[i].clone()
                 } else {
-                    let p = Proxy::start(free_port()?, *other, rng.next_u64()).await?;
+                    let p = Proxy::start(ANY, *other, rng.next_u64()).await?;
                     let a = p.listen.to_string();
                     links.push(Link {
                         proxy: p,
@@ -149,7 +154,7 @@ impl LocalCluster {
         for w in 0..cfg.workers {
             let name = format!("worker-{}", w + 1);
             let real = free_port()?;
-            let public = Proxy::start(free_port()?, real, rng.next_u64()).await?;
+            let public = Proxy::start(ANY, real, rng.next_u64()).await?;
             let advertise = public.listen.to_string();
             links.push(Link {
                 proxy: public,
@@ -158,7 +163,7 @@ impl LocalCluster {
             });
             let mut to_heads = Vec::new();
             for (i, h) in head_real.iter().enumerate() {
-                let p = Proxy::start(free_port()?, *h, rng.next_u64()).await?;
+                let p = Proxy::start(ANY, *h, rng.next_u64()).await?;
                 to_heads.push(p.listen.to_string());
                 links.push(Link {
                     proxy: p,
