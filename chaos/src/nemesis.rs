@@ -132,7 +132,8 @@ impl Nemesis {
     }
 
     /// Fill the worker's arena to about 90% with pinned `fill` outputs placed there by label
-    /// (on targets without labels, anywhere), spending at most half the window.
+    /// (on targets without labels, anywhere): as many as fit, submitted at once, in rounds
+    /// until the arena is 90% full, something refuses, or half the window has passed.
     async fn fill_arena(&self, node: &str, window: Duration) -> (Vec<ObjectRef>, String) {
         let labels = if self.target.labelled_workers() {
             BTreeMap::from([("chaos-node".to_string(), node.to_string())])
@@ -143,74 +144,71 @@ impl Nemesis {
             max_retries: Some(0),
             retry_exceptions: false,
             resources: Some(Resources {
-                cpus: 0.5,
+                cpus: 0.25,
                 memory_bytes: 0,
                 labels,
             }),
         };
         let address = self.target.worker_address(node);
         let deadline = tokio::time::Instant::now() + window / 2;
-        let mut objects = Vec::new();
+        let mut objects: Vec<ObjectRef> = Vec::new();
         let mut why = String::from("time ran out");
-        let mut used = (0u64, 0u64);
+        let mut fill_pct = 0u64;
         while tokio::time::Instant::now() < deadline {
-            let free = match self.client.status().await {
-                Ok(s) => s
-                    .workers
+            let Some((used, cap)) = self.client.status().await.ok().and_then(|s| {
+                s.workers
                     .iter()
                     .filter(|w| w.state == "alive")
                     .find(|w| address.as_deref().is_none_or(|a| w.address == a))
-                    .map(|w| {
-                        used = (w.arena_used, w.arena_capacity);
-                        w.arena_capacity.saturating_sub(w.arena_used)
-                    })
-                    .unwrap_or(0),
-                Err(_) => 0,
+                    .map(|w| (w.arena_used, w.arena_capacity))
+            }) else {
+                why = "worker not found alive".into();
+                break;
             };
-            if used.1 > 0 && free < used.1 / 10 {
-                why = "arena at 90%".into();
+            fill_pct = used * 100 / cap.max(1);
+            let room = (cap - cap / 10).saturating_sub(used);
+            if room < BALLAST {
+                why = format!("arena at {fill_pct}%");
                 break;
             }
-            let seed = objects.len().to_string();
-            let sub = self
-                .client
-                .submit(
-                    "fill",
-                    vec![
-                        Arg::from(BALLAST.to_string().as_str()),
-                        Arg::from(seed.as_str()),
-                    ],
-                    options.clone(),
-                )
-                .await;
-            let r = match sub {
-                Ok(r) => r,
-                Err(e) => {
-                    why = format!("submit refused: {e}");
-                    break;
-                }
-            };
-            let done = self.client.wait(&[r], 1, Duration::from_secs(5)).await;
-            objects.push(r);
-            match done {
-                Ok(w) if w.done.is_empty() => {
-                    why = "fill did not finish in 5 s".into();
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    why = format!("wait failed: {e}");
-                    break;
+            let batch = (room / BALLAST).min(16) as usize;
+            let subs = futures::future::join_all((0..batch).map(|k| {
+                let seed = (objects.len() + k).to_string();
+                let args = vec![
+                    Arg::from(BALLAST.to_string().as_str()),
+                    Arg::from(seed.as_str()),
+                ];
+                self.client.submit("fill", args, options.clone())
+            }))
+            .await;
+            let mut round = Vec::new();
+            for s in subs {
+                match s {
+                    Ok(r) => round.push(r),
+                    Err(e) => why = format!("submit refused: {e}"),
                 }
             }
-            if let Ok(info) = self.client.object_info(&r).await
-                && !info.error.is_empty()
-            {
-                why = format!("arena refused: {}", info.error);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let _ = self.client.wait(&round, 0, left).await;
+            objects.extend(round.iter().copied());
+            let mut refused = None;
+            for r in &round {
+                if let Ok(info) = self.client.object_info(r).await
+                    && !info.error.is_empty()
+                {
+                    refused = Some(info.error);
+                }
+            }
+            if let Some(e) = refused {
+                why = format!("arena refused: {e}");
                 break;
             }
         }
-        let text = format!("{} x {} MiB ballast ({why})", objects.len(), BALLAST >> 20);
+        let text = format!(
+            "{} x {} MiB ballast, arena at {fill_pct}% before the last round ({why})",
+            objects.len(),
+            BALLAST >> 20
+        );
         (objects, text)
     }
 }
