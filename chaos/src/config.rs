@@ -134,6 +134,8 @@ pub struct RunConfig {
     pub head_env: Vec<(String, String)>,
     /// The repository root, for the compose target's `deploy/` scripts.
     pub repo_dir: PathBuf,
+    /// Count warnings (acknowledged tasks whose retry budget ran out) as violations.
+    pub strict: bool,
     /// Leave the full history out of the JSON report (checks still see it); for small
     /// example reports.
     pub omit_history: bool,

@@ -114,7 +114,16 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
     let kept = nemesis.target.stop(keep_dir).await;
     tracing::info!("--- checking {} operations", history.ops.len());
     let checks = checkers::check_all(&history);
-    let mut report = Report::build(cfg.clone(), steps, duration_s, history, checks, extra);
+    let warnings = checkers::acked_lost::warnings(&history);
+    let mut report = Report::build(
+        cfg.clone(),
+        steps,
+        duration_s,
+        history,
+        checks,
+        extra,
+        warnings,
+    );
     report.kept_dir = kept.map(|p| p.display().to_string());
     if cfg.omit_history {
         report.history.ops.clear();

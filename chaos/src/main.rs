@@ -70,6 +70,10 @@ enum Cmd {
         /// transitions stay; violations keep their witnesses).
         #[arg(long)]
         omit_history: bool,
+        /// Count warnings (acknowledged tasks that failed for good after using up their retry
+        /// budget) as violations.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -108,6 +112,7 @@ async fn run() -> anyhow::Result<bool> {
         keep,
         repo,
         omit_history,
+        strict,
     } = Args::parse().command;
     let bin_dir = match bin_dir {
         Some(d) => d,
@@ -136,6 +141,7 @@ async fn run() -> anyhow::Result<bool> {
             .unwrap_or_default(),
         repo_dir: repo,
         omit_history,
+        strict,
     };
     let r = xnai_chaos::run(cfg, keep).await?;
     print!("{}", xnai_chaos::report::table::render(&r));

@@ -18,6 +18,19 @@ pub const NAME: &str = "acked-not-lost";
 
 /// Run the check.
 pub fn check(h: &History) -> CheckResult {
+    analyse(h).0
+}
+
+/// Acknowledged task outputs that failed for good because the task used up its whole retry
+/// budget on system errors (e.g. its argument's only holder died and every retry failed to
+/// pull it before the head declared that worker dead). The cluster reported the failure
+/// instead of losing the object silently, so this is a warning, not a violation, unless the
+/// run is `--strict`.
+pub fn warnings(h: &History) -> Vec<Violation> {
+    analyse(h).1
+}
+
+fn analyse(h: &History) -> (CheckResult, Vec<Violation>) {
     let mut finals: HashMap<&str, &crate::history::Op> = HashMap::new();
     for op in &h.ops {
         if let OpValue::Read {
@@ -32,6 +45,7 @@ pub fn check(h: &History) -> CheckResult {
     let acked = acknowledged(h);
     let mut violations = Vec::new();
     let (mut readable, mut put_lost_by_design) = (0usize, 0usize);
+    let mut warnings = Vec::new();
     for (object, expect) in &acked {
         let ack = h.ops.iter().find(|o| match &o.value {
             OpValue::Submit { replies, .. } => replies.first() == Some(object),
@@ -67,6 +81,22 @@ pub fn check(h: &History) -> CheckResult {
         }
         let mut witness: Vec<_> = ack.into_iter().cloned().collect();
         witness.push((*read).clone());
+        if !is_put
+            && read
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("task failed after")
+        {
+            warnings.push(Violation {
+                checker: NAME,
+                message: format!(
+                    "acknowledged task output {object} failed for good: its retry budget ran out"
+                ),
+                witness,
+            });
+            continue;
+        }
         violations.push(Violation {
             checker: NAME,
             message: format!(
@@ -76,15 +106,17 @@ pub fn check(h: &History) -> CheckResult {
             witness,
         });
     }
-    CheckResult {
+    let result = CheckResult {
         checker: NAME,
         summary: json!({
             "acknowledged": acked.len(),
             "read_back": readable,
             "put_lost_with_their_worker": put_lost_by_design,
+            "task_retries_exhausted": warnings.len(),
         }),
         violations,
-    }
+    };
+    (result, warnings)
 }
 
 #[cfg(test)]
@@ -143,6 +175,15 @@ mod tests {
             2,
             "the ack and the failed read"
         );
+        // A task that used up its retry budget failed, reported: a warning, not a violation.
+        let mut exhausted = final_read("aa", false);
+        exhausted.error = Some("task failed: task failed after 21 attempt(s): ...".into());
+        let h = History {
+            ops: numbered(vec![op(0, "r", 0, 1, Outcome::Ok, submit("aa")), exhausted]),
+            ..Default::default()
+        };
+        assert!(check(&h).violations.is_empty());
+        assert_eq!(warnings(&h).len(), 1);
         // An unacknowledged submission is not checked.
         let unacked = History {
             ops: numbered(vec![op(0, "r", 0, 1, Outcome::Unknown, submit("aa"))]),

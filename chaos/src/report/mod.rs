@@ -58,6 +58,9 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
     /// All violations (also inside `checks`).
     pub violations: Vec<Violation>,
+    /// Findings that are not violations unless the run is `--strict` (acknowledged tasks whose
+    /// retry budget ran out: failed and reported, not silently lost).
+    pub warnings: Vec<Violation>,
     /// Throughput per second.
     pub throughput: Vec<Second>,
     /// The local run directory kept for inspection (logs), if any.
@@ -98,6 +101,7 @@ impl Report {
         history: History,
         checks: Vec<CheckResult>,
         extra: Vec<Violation>,
+        warnings: Vec<Violation>,
     ) -> Self {
         let mut ops = Counts::default();
         let mut by_kind: BTreeMap<String, Counts> = BTreeMap::new();
@@ -133,6 +137,12 @@ impl Report {
         let mut violations: Vec<Violation> =
             checks.iter().flat_map(|c| c.violations.clone()).collect();
         violations.extend(extra);
+        let warnings = if config.strict {
+            violations.extend(warnings);
+            vec![]
+        } else {
+            warnings
+        };
         Self {
             config,
             schedule,
@@ -142,6 +152,7 @@ impl Report {
             faults: recoveries(&history),
             checks,
             violations,
+            warnings,
             throughput,
             kept_dir: None,
             history,

@@ -85,6 +85,19 @@ pub fn render(r: &Report) -> String {
             c.summary
         );
     }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nWARNINGS (not violations; --strict makes them so): {}",
+            r.warnings.len()
+        );
+        for v in r.warnings.iter().take(5) {
+            let _ = writeln!(s, "  [{}] {}", v.checker, v.message);
+            for o in &v.witness {
+                let _ = writeln!(s, "{}", op_line(o));
+            }
+        }
+    }
     if r.violations.is_empty() {
         let _ = writeln!(s, "\nOK: no violations");
     } else {
