@@ -149,18 +149,29 @@ impl Nemesis {
                 labels,
             }),
         };
-        let address = self.target.worker_address(node);
+        let address = self
+            .target
+            .labelled_workers()
+            .then(|| self.target.worker_address(node))
+            .flatten();
         let deadline = tokio::time::Instant::now() + window / 2;
         let mut objects: Vec<ObjectRef> = Vec::new();
         let mut why = String::from("time ran out");
         let mut fill_pct = 0u64;
         while tokio::time::Instant::now() < deadline {
+            // The aimed worker's arena; without labels (fills land anywhere) all arenas.
             let Some((used, cap)) = self.client.status().await.ok().and_then(|s| {
-                s.workers
-                    .iter()
-                    .filter(|w| w.state == "alive")
-                    .find(|w| address.as_deref().is_none_or(|a| w.address == a))
-                    .map(|w| (w.arena_used, w.arena_capacity))
+                let alive = s.workers.iter().filter(|w| w.state == "alive");
+                match address.as_deref() {
+                    Some(a) => alive
+                        .clone()
+                        .find(|w| w.address == a)
+                        .map(|w| (w.arena_used, w.arena_capacity)),
+                    None => Some(
+                        alive.fold((0, 0), |(u, c), w| (u + w.arena_used, c + w.arena_capacity)),
+                    ),
+                }
+                .filter(|(_, c)| *c > 0)
             }) else {
                 why = "worker not found alive".into();
                 break;
