@@ -7,12 +7,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use xnai_client::{Client, ClientConfig};
 
+use super::node::Node;
 use crate::config::RunConfig;
 use crate::error::{ChaosError, Result};
 use crate::proxy::{LinkMode, Proxy};
@@ -20,20 +20,6 @@ use crate::rng::Rng;
 
 /// How long the cluster may take to start.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// One node process and how to start it again.
-struct Node {
-    name: String,
-    bin: PathBuf,
-    /// Flags without the arena dir (workers get a fresh one per start).
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    log: PathBuf,
-    is_worker: bool,
-    child: Option<tokio::process::Child>,
-    arena: Option<PathBuf>,
-    generation: u32,
-}
 
 /// A proxy and the nodes it touches: `into` is the node it forwards to, `from` the node that
 /// uses it (None for the public proxies everyone uses).
@@ -139,17 +125,14 @@ impl LocalCluster {
             if cfg.heads > 1 {
                 args.extend(["--peers".into(), peers.join(",")]);
             }
-            nodes.push(Node {
-                name: head_name(i),
-                bin: head_bin.clone(),
+            nodes.push(Node::new(
+                head_name(i),
+                head_bin.clone(),
                 args,
-                env: cfg.head_env.clone(),
-                log: dir.path().join(format!("{}.log", head_name(i))),
-                is_worker: false,
-                child: None,
-                arena: None,
-                generation: 0,
-            });
+                cfg.head_env.clone(),
+                dir.path().join(format!("{}.log", head_name(i))),
+                false,
+            ));
         }
         for w in 0..cfg.workers {
             let name = format!("worker-{}", w + 1);
@@ -185,17 +168,8 @@ impl LocalCluster {
                 "--labels".into(),
                 format!("chaos-node={name}"),
             ];
-            nodes.push(Node {
-                log: dir.path().join(format!("{name}.log")),
-                name,
-                bin: worker_bin.clone(),
-                args,
-                env: vec![],
-                is_worker: true,
-                child: None,
-                arena: None,
-                generation: 0,
-            });
+            let log = dir.path().join(format!("{name}.log"));
+            nodes.push(Node::new(name, worker_bin.clone(), args, vec![], log, true));
         }
         let mut cluster = Self {
             dir,
@@ -254,39 +228,8 @@ impl LocalCluster {
     }
 
     fn spawn(&mut self, i: usize) -> Result<()> {
-        let node = &mut self.nodes[i];
-        node.generation += 1;
-        let mut args = node.args.clone();
-        if node.is_worker {
-            let arena = PathBuf::from(format!(
-                "/dev/shm/xnai-arena-chaos-{}-{}-{}",
-                std::process::id(),
-                node.name,
-                node.generation
-            ));
-            args.extend(["--arena-dir".into(), arena.display().to_string()]);
-            node.arena = Some(arena);
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log)
-            .map_err(|e| ChaosError::io(format!("opening {}", node.log.display()), e))?;
-        let err = log
-            .try_clone()
-            .map_err(|e| ChaosError::io("log handle", e))?;
-        let child = tokio::process::Command::new(&node.bin)
-            .args(&args)
-            .env("XNAI_TOKEN", &self.token)
-            .envs(node.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| ChaosError::Cluster(format!("starting {}: {e}", node.name)))?;
-        node.child = Some(child);
-        Ok(())
+        let token = self.token.clone();
+        self.nodes[i].spawn(&token)
     }
 
     async fn wait_ready(&mut self) -> Result<()> {
@@ -294,16 +237,8 @@ impl LocalCluster {
         let want = self.workers().len();
         let mut last = String::new();
         while Instant::now() < deadline {
-            for n in &mut self.nodes {
-                if let Some(c) = n.child.as_mut()
-                    && let Ok(Some(status)) = c.try_wait()
-                {
-                    return Err(ChaosError::Cluster(format!(
-                        "{} exited during startup ({status}); see {}",
-                        n.name,
-                        n.log.display()
-                    )));
-                }
+            if let Some(m) = self.nodes.iter_mut().find_map(Node::exited) {
+                return Err(ChaosError::Cluster(format!("during startup: {m}")));
             }
             let mut cfg = ClientConfig::new(self.heads.clone(), self.token.clone());
             cfg.session_lease = None;
@@ -330,33 +265,19 @@ impl LocalCluster {
 
     /// Send `signal` to a node.
     pub fn signal(&self, name: &str, signal: Signal) -> Result<()> {
-        let node = &self.nodes[self.index(name)?];
-        let pid = node
-            .child
-            .as_ref()
-            .and_then(|c| c.id())
-            .ok_or_else(|| ChaosError::Cluster(format!("{name} is not running")))?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
-            .map_err(|e| ChaosError::Cluster(format!("sending {signal} to {name}: {e}")))
+        self.nodes[self.index(name)?].signal(signal)
     }
 
     /// SIGKILL a node and reap it (its arena is removed, as the volatile tmpfs would be).
     pub async fn kill(&mut self, name: &str) -> Result<()> {
         let i = self.index(name)?;
-        self.signal(name, Signal::SIGKILL)?;
-        if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.wait().await;
-        }
-        if let Some(a) = self.nodes[i].arena.take() {
-            let _ = std::fs::remove_dir_all(a);
-        }
-        Ok(())
+        self.nodes[i].kill().await
     }
 
     /// Start a killed node again with the same flags (a head keeps its data dir).
     pub fn restart(&mut self, name: &str) -> Result<()> {
         let i = self.index(name)?;
-        if self.nodes[i].child.is_some() {
+        if self.nodes[i].running() {
             return Ok(());
         }
         self.spawn(i)
@@ -373,20 +294,7 @@ impl LocalCluster {
 
     /// Node processes that exited on their own (not killed by the nemesis).
     pub fn crashed(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        for n in &mut self.nodes {
-            if let Some(c) = n.child.as_mut()
-                && let Ok(Some(status)) = c.try_wait()
-            {
-                out.push(format!(
-                    "{} exited by itself ({status}); see {}",
-                    n.name,
-                    n.log.display()
-                ));
-                n.child = None;
-            }
-        }
-        out
+        self.nodes.iter_mut().filter_map(Node::exited).collect()
     }
 
     /// Heal every link, resume paused nodes, restart dead ones.
@@ -395,9 +303,8 @@ impl LocalCluster {
             l.proxy.set(LinkMode::Up);
         }
         for i in 0..self.nodes.len() {
-            let name = self.nodes[i].name.clone();
-            if self.nodes[i].child.is_some() {
-                let _ = self.signal(&name, Signal::SIGCONT);
+            if self.nodes[i].running() {
+                let _ = self.nodes[i].signal(Signal::SIGCONT);
             } else {
                 self.spawn(i)?;
             }
@@ -408,23 +315,9 @@ impl LocalCluster {
     /// Stop everything (SIGTERM, then SIGKILL after a grace period) and remove the arenas.
     /// `keep` leaves the run directory (logs, head data) in place and returns its path.
     pub async fn stop(mut self, keep: bool) -> Option<PathBuf> {
-        for n in &self.nodes {
-            if n.child.is_some() {
-                let _ = self.signal(&n.name, Signal::SIGCONT);
-                let _ = self.signal(&n.name, Signal::SIGTERM);
-            }
-        }
+        self.nodes.iter().for_each(Node::terminate);
         for n in &mut self.nodes {
-            if let Some(mut c) = n.child.take()
-                && tokio::time::timeout(Duration::from_secs(5), c.wait())
-                    .await
-                    .is_err()
-            {
-                let _ = c.kill().await;
-            }
-            if let Some(a) = n.arena.take() {
-                let _ = std::fs::remove_dir_all(a);
-            }
+            n.reap(Duration::from_secs(5)).await;
         }
         if keep { Some(self.dir.keep()) } else { None }
     }

@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod local;
+mod node;
 
 use std::path::PathBuf;
 use std::time::Duration;
