@@ -35,3 +35,8 @@ cargo build --workspace --bins
 echo "== cargo nextest run"
 null_guard
 cargo nextest run --workspace --no-fail-fast --failure-output final "$@"
+echo "== chaos: a seeded mix of faults against a local cluster (docs/CHAOS.md)"
+null_guard
+target_dir="${CARGO_TARGET_DIR:-target}"
+"$target_dir/debug/xnai-chaos" run --target local --nemesis mix --seed "${XNAI_CHAOS_SEED:-42}" \
+  --duration 90s --report "$target_dir/chaos/report.json"

@@ -106,6 +106,13 @@ impl pb::head_server::Head for HeadApi {
             task_id,
             spec,
         };
+        if super::chaos_bug::ack_before_commit() {
+            return Ok(super::chaos_bug::ack_now(
+                self.ctx.clone(),
+                command,
+                task_id,
+            ));
+        }
         match self.ctx.propose_one(command).await? {
             Outcome::TaskSubmitted { task_id, object_id } => {
                 tracing::debug!(%task_id, %object_id, "task submitted");

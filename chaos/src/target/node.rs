@@ -1,0 +1,149 @@
+//! One node process of the local target: how to start it (again), signal it, kill it, notice
+//! that it died by itself, and stop it. A worker gets a fresh tmpfs arena directory on every
+//! start, removed when the process is killed or stopped (its arena is volatile by design).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::error::{ChaosError, Result};
+
+/// A node process and what it takes to start it again.
+pub(super) struct Node {
+    /// `head-1`, `worker-2`, ...
+    pub name: String,
+    bin: PathBuf,
+    /// Flags without the arena dir (workers get a fresh one per start).
+    pub args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Log file (appended to by every start).
+    pub log: PathBuf,
+    /// Worker (else head).
+    pub is_worker: bool,
+    child: Option<tokio::process::Child>,
+    arena: Option<PathBuf>,
+    generation: u32,
+}
+
+impl Node {
+    /// A node that is not started yet.
+    pub fn new(
+        name: String,
+        bin: PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        log: PathBuf,
+        is_worker: bool,
+    ) -> Self {
+        Self {
+            name,
+            bin,
+            args,
+            env,
+            log,
+            is_worker,
+            child: None,
+            arena: None,
+            generation: 0,
+        }
+    }
+
+    /// Whether a process of ours runs (or is paused) for this node.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Start the process with the cluster token.
+    pub fn spawn(&mut self, token: &str) -> Result<()> {
+        self.generation += 1;
+        let mut args = self.args.clone();
+        if self.is_worker {
+            let arena = PathBuf::from(format!(
+                "/dev/shm/xnai-arena-chaos-{}-{}-{}",
+                std::process::id(),
+                self.name,
+                self.generation
+            ));
+            args.extend(["--arena-dir".into(), arena.display().to_string()]);
+            self.arena = Some(arena);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| ChaosError::io(format!("opening {}", self.log.display()), e))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| ChaosError::io("log handle", e))?;
+        let child = tokio::process::Command::new(&self.bin)
+            .args(&args)
+            .env("XNAI_TOKEN", token)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ChaosError::Cluster(format!("starting {}: {e}", self.name)))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Send `signal` to the process.
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(|c| c.id())
+            .ok_or_else(|| ChaosError::Cluster(format!("{} is not running", self.name)))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .map_err(|e| ChaosError::Cluster(format!("sending {signal} to {}: {e}", self.name)))
+    }
+
+    fn remove_arena(&mut self) {
+        if let Some(a) = self.arena.take() {
+            let _ = std::fs::remove_dir_all(a);
+        }
+    }
+
+    /// SIGKILL and reap the process; a worker's arena goes with it.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.signal(Signal::SIGKILL)?;
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait().await;
+        }
+        self.remove_arena();
+        Ok(())
+    }
+
+    /// If the process exited by itself, forget it and say how.
+    pub fn exited(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(format!(
+            "{} exited by itself ({status}); see {}",
+            self.name,
+            self.log.display()
+        ))
+    }
+
+    /// Ask the process to stop (resuming it first if paused).
+    pub fn terminate(&self) {
+        if self.running() {
+            let _ = self.signal(Signal::SIGCONT);
+            let _ = self.signal(Signal::SIGTERM);
+        }
+    }
+
+    /// Wait for a terminated process (SIGKILL after `grace`) and remove the arena.
+    pub async fn reap(&mut self, grace: Duration) {
+        if let Some(mut c) = self.child.take()
+            && tokio::time::timeout(grace, c.wait()).await.is_err()
+        {
+            let _ = c.kill().await;
+        }
+        self.remove_arena();
+    }
+}
