@@ -35,9 +35,17 @@ fn t10_echo_fill_digest_and_chain_across_workers() -> anyhow::Result<()> {
     tracing::info!(
         "--- phase: a chain that must cross workers (digest pinned to a labelled worker)"
     );
-    c.add_worker(&["--labels", "zone=b"])?;
+    // The fill finishes before the labelled worker joins, so it cannot run there and the
+    // digest must pull its input across.
     let small = c.xnai_ok(&["task", "submit", "fill", "3000000", "11"])?;
     let client_rt = tokio::runtime::Runtime::new()?;
+    client_rt.block_on(async {
+        let client = c.client().await?;
+        let r = xnai_client::ObjectRef::parse(&small)?;
+        client.get(&r, std::time::Duration::from_secs(60)).await?;
+        anyhow::Ok(())
+    })?;
+    c.add_worker(&["--labels", "zone=b"])?;
     let remote_digest = client_rt.block_on(async {
         let client = c.client().await?;
         let mut resources = xnai_client::Resources {
@@ -65,10 +73,21 @@ fn t10_echo_fill_digest_and_chain_across_workers() -> anyhow::Result<()> {
         remote_digest,
         sha256_hex(&xnai_worker::functions::fill_bytes(3_000_000, 11))
     );
-    let info: serde_json::Value =
-        serde_json::from_str(&c.xnai_ok(&["object", "info", &small, "--json"])?)?;
-    let locations = info["locations"].as_array().map(|l| l.len()).unwrap_or(0);
-    assert!(locations >= 2, "the labelled worker pulled a copy: {info}");
+    // The pulled copy is reported to the head on its own, shortly after the digest's result.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let info: serde_json::Value =
+            serde_json::from_str(&c.xnai_ok(&["object", "info", &small, "--json"])?)?;
+        let locations = info["locations"].as_array().map(|l| l.len()).unwrap_or(0);
+        if locations >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the labelled worker pulled a copy: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     tracing::info!("--- phase: clear errors, cluster keeps serving");
     let err = c.xnai_err(&["run", "no_such_function"])?;
