@@ -56,6 +56,29 @@ pub fn create_embedder(c: &Cluster, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the retrieval actor `name` embedding through the inference actor `embedder`, with
+/// extra constructor parameters (`chunk=60`, ...).
+pub fn create_retrieval(
+    c: &Cluster,
+    name: &str,
+    embedder: &str,
+    params: &[&str],
+) -> anyhow::Result<()> {
+    let embedder = format!("embedder={embedder}");
+    let mut args = vec![
+        "actor",
+        "create",
+        "retrieval",
+        "--name",
+        name,
+        "--",
+        &embedder,
+    ];
+    args.extend_from_slice(params);
+    c.xnai_ok(&args)?;
+    Ok(())
+}
+
 /// A small corpus: one topic per file (id = path), plus files `index add` must skip.
 pub const CORPUS: &[(&str, &str)] = &[
     (

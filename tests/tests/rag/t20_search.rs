@@ -5,7 +5,7 @@
 
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster};
 
-use super::{create_embedder, doc_id, write_corpus};
+use super::{create_embedder, create_retrieval, doc_id, write_corpus};
 
 fn top_doc(out: &str) -> anyhow::Result<String> {
     let hits: serde_json::Value = serde_json::from_str(out)?;
@@ -18,17 +18,7 @@ fn t20_index_add_and_search_each_mode() -> anyhow::Result<()> {
     tracing::info!("--- phase: cluster, embedder and retrieval actor");
     let c = start_cluster(ClusterOptions::default())?;
     create_embedder(&c, "emb")?;
-    c.xnai_ok(&[
-        "actor",
-        "create",
-        "retrieval",
-        "--name",
-        "docs",
-        "--",
-        "embedder=emb",
-        "chunk=60",
-        "overlap=10",
-    ])?;
+    create_retrieval(&c, "docs", "emb", &["chunk=60", "overlap=10"])?;
 
     tracing::info!("--- phase: index add a directory: 5 added, 3 skipped with reasons");
     let corpus = tempfile::tempdir()?;

@@ -3,7 +3,7 @@
 
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster};
 
-use super::{create_embedder, gemma_path, write_corpus};
+use super::{create_embedder, create_retrieval, gemma_path, write_corpus};
 
 #[test]
 fn t40_ask_answers_from_the_index_and_cites_it() -> anyhow::Result<()> {
@@ -22,15 +22,7 @@ fn t40_ask_answers_from_the_index_and_cites_it() -> anyhow::Result<()> {
         &gemma,
         "ctx=2048",
     ])?;
-    c.xnai_ok(&[
-        "actor",
-        "create",
-        "retrieval",
-        "--name",
-        "docs",
-        "--",
-        "embedder=emb",
-    ])?;
+    create_retrieval(&c, "docs", "emb", &[])?;
     let corpus = tempfile::tempdir()?;
     write_corpus(corpus.path())?;
     c.xnai_ok(&[
