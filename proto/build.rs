@@ -15,6 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Object bytes as `Bytes`: a put slices its buffer into chunks and a get hands a mapped
+    // arena slice to the wire without copying either.
+    config.bytes([".xnai.v1.PutObjectChunk.data", ".xnai.v1.ObjectChunk.data"]);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("xnai_descriptor.bin"))
         .compile_with_config(config, &protos, &["proto"])?;

@@ -62,7 +62,7 @@ pub fn schedule(state: &ControlState, view: &SoftView) -> Vec<Command> {
         let Some(task) = state.tasks.get(task_id) else {
             continue;
         };
-        if !state.args_ready(&task.spec) {
+        if view.held.contains(task_id) || !state.args_ready(&task.spec) {
             continue;
         }
         let need = &task.spec.options.resources;
@@ -184,6 +184,24 @@ mod tests {
                 "scheduler proposed a no-op: {c:?}"
             );
         }
+    }
+
+    #[test]
+    fn held_tasks_wait() {
+        let (mut s, mut view) = cluster(&[2]);
+        let held = submit(&mut s, 1, "echo", vec![], TaskOptions::default());
+        let free = submit(&mut s, 2, "echo", vec![], TaskOptions::default());
+        view.held.insert(held);
+        let placed: Vec<TaskId> = schedule(&s, &view)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::AssignTask { task_id, .. } => Some(task_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(placed, vec![free]);
+        view.held.clear();
+        assert_eq!(schedule(&s, &view).len(), 2);
     }
 
     #[test]

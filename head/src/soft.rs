@@ -1,12 +1,14 @@
-//! Soft state: what workers' heartbeats say (load, arena use, pressure, last seen). Kept in
-//! memory on the leader only and never logged; the scheduler reads it through a [`SoftView`].
+//! Soft state: what workers' heartbeats say (load, arena use, pressure, last seen), and tasks
+//! held back for a moment (an argument could not be fetched; backing off). Kept in memory on
+//! the leader only and never logged; the scheduler reads it through a [`SoftView`]. A new
+//! leader starts with no holds, which at worst retries a task a little early.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use xnai_proto::ids::{SessionId, WorkerId};
+use xnai_proto::ids::{SessionId, TaskId, WorkerId};
 
 /// A worker silent for longer than this gets no new placements and shows as "dead".
 pub const SILENT_AFTER: Duration = Duration::from_secs(3);
@@ -74,6 +76,8 @@ impl SoftWorker {
 pub struct SoftView {
     /// Per worker.
     pub workers: BTreeMap<WorkerId, SoftWorker>,
+    /// Tasks not to place yet (backing off).
+    pub held: BTreeSet<TaskId>,
 }
 
 impl SoftView {
@@ -97,6 +101,7 @@ struct Beat {
 pub struct Heartbeats {
     inner: Mutex<HashMap<WorkerId, Beat>>,
     sessions: Mutex<HashMap<SessionId, Instant>>,
+    holds: Mutex<HashMap<TaskId, Instant>>,
 }
 
 impl Heartbeats {
@@ -160,6 +165,14 @@ impl Heartbeats {
             .remove(session);
     }
 
+    /// Keep `task` from being placed for `delay`.
+    pub fn hold(&self, task: TaskId, delay: Duration) {
+        self.holds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task, Instant::now() + delay);
+    }
+
     /// Forget a worker (declared dead).
     pub fn forget(&self, worker: &WorkerId) {
         self.lock().remove(worker);
@@ -182,7 +195,12 @@ impl Heartbeats {
                 (*id, soft)
             })
             .collect();
-        SoftView { workers }
+        let held = {
+            let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+            holds.retain(|_, until| *until > now);
+            holds.keys().copied().collect()
+        };
+        SoftView { workers, held }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, Beat>> {

@@ -114,6 +114,7 @@ pub fn task_reply(outcome: TaskOutcome) -> pb::ExecuteTaskReply {
             crc32: m.crc32,
         }),
         TaskOutcome::Failed(text) => R::Error(text),
+        TaskOutcome::ArgumentUnavailable(text) => R::ArgumentUnavailable(text),
     };
     pb::ExecuteTaskReply {
         result: Some(result),

@@ -121,7 +121,7 @@ impl worker_server::Worker for FakeWorker {
             let first = i == 0;
             chunks.push(Ok(pb::ObjectChunk {
                 offset: (i * CHUNK_BYTES) as u64,
-                data: part,
+                data: part.into(),
                 total_size: if first { data.len() as u64 } else { 0 },
                 crc32: if first { crc } else { 0 },
             }));

@@ -21,14 +21,14 @@ use super::{Client, MAX_HEAD_WAIT, convert};
 /// Where fetched chunks go. `restart` rewinds for another attempt and says whether it could.
 pub(crate) trait Sink {
     fn begin(&mut self, total: u64);
-    fn write(&mut self, data: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
+    fn write(&mut self, data: Bytes) -> impl Future<Output = Result<()>> + Send;
     fn restart(&mut self) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Collects an object in memory; a single-chunk object is returned without copying.
 #[derive(Default)]
 pub(crate) struct MemSink {
-    first: Option<Vec<u8>>,
+    first: Option<Bytes>,
     buf: Vec<u8>,
     total: usize,
 }
@@ -36,7 +36,7 @@ pub(crate) struct MemSink {
 impl MemSink {
     pub(crate) fn into_bytes(mut self) -> Bytes {
         match self.first.take() {
-            Some(v) if self.buf.is_empty() => Bytes::from(v),
+            Some(v) if self.buf.is_empty() => v,
             _ => Bytes::from(self.buf),
         }
     }
@@ -46,7 +46,7 @@ impl Sink for MemSink {
     fn begin(&mut self, total: u64) {
         self.total = usize::try_from(total).unwrap_or(0);
     }
-    async fn write(&mut self, data: Vec<u8>) -> Result<()> {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
         if self.first.is_none() && self.buf.is_empty() {
             self.first = Some(data);
             return Ok(());
@@ -73,7 +73,7 @@ struct WriterSink<'a, W> {
 
 impl<W: AsyncWrite + Unpin + Send> Sink for WriterSink<'_, W> {
     fn begin(&mut self, _total: u64) {}
-    async fn write(&mut self, data: Vec<u8>) -> Result<()> {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
         self.w
             .write_all(&data)
             .await
@@ -94,7 +94,7 @@ struct FileSink {
 
 impl Sink for FileSink {
     fn begin(&mut self, _total: u64) {}
-    async fn write(&mut self, data: Vec<u8>) -> Result<()> {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
         self.f
             .write_all(&data)
             .await
@@ -297,13 +297,8 @@ impl Client {
         let size = data.len() as u64;
         let crc = crc32fast::hash(&data);
         let mut stub = self.put_target(size).await?;
-        let chunks = (0..data.len()).step_by(CHUNK_BYTES).map(move |at| {
-            let end = (at + CHUNK_BYTES).min(data.len());
-            pb::PutObjectChunk {
-                kind: Some(Kind::Data(data[at..end].to_vec())),
-            }
-        });
-        let stream = tokio_stream::iter(std::iter::once(header(size, Some(crc))).chain(chunks));
+        let stream =
+            tokio_stream::iter(std::iter::once(header(size, Some(crc))).chain(chunked(data)));
         let reply = stub.put_object(stream).await?.into_inner();
         check_put_reply(reply, size, crc)
     }
@@ -322,7 +317,7 @@ impl Client {
         let reader_name = name.clone();
         let reader = tokio::task::spawn_blocking(move || read_chunks(file, &reader_name, tx));
         let data = ReceiverStream::new(rx).map(|v| pb::PutObjectChunk {
-            kind: Some(Kind::Data(v)),
+            kind: Some(Kind::Data(Bytes::from(v))),
         });
         let stream = futures::stream::iter([header(size, None)]).chain(data);
         let sent = stub.put_object(stream).await;
@@ -349,6 +344,16 @@ impl Client {
         .await?;
         self.inner.workers.stub(&loc.address)
     }
+}
+
+/// `data` as put chunks of at most CHUNK_BYTES, each a slice of the same buffer (no copies).
+pub(super) fn chunked(data: Bytes) -> impl Iterator<Item = pb::PutObjectChunk> {
+    (0..data.len()).step_by(CHUNK_BYTES).map(move |at| {
+        let end = (at + CHUNK_BYTES).min(data.len());
+        pb::PutObjectChunk {
+            kind: Some(Kind::Data(data.slice(at..end))),
+        }
+    })
 }
 
 fn header(size: u64, crc32: Option<u32>) -> pb::PutObjectChunk {

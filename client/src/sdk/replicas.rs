@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 use xnai_proto::ids::ObjectId;
-use xnai_proto::limits::CHUNK_BYTES;
 use xnai_proto::pb::{self, put_object_chunk::Kind};
 
 use super::Client;
@@ -74,13 +73,7 @@ impl Client {
                 object_id: id.hex(),
             })),
         };
-        let chunks = (0..data.len()).step_by(CHUNK_BYTES).map(move |at| {
-            let end = (at + CHUNK_BYTES).min(data.len());
-            pb::PutObjectChunk {
-                kind: Some(Kind::Data(data[at..end].to_vec())),
-            }
-        });
-        let stream = tokio_stream::iter(std::iter::once(head).chain(chunks));
+        let stream = tokio_stream::iter(std::iter::once(head).chain(super::objects::chunked(data)));
         let reply = stub.put_object(stream).await?.into_inner();
         let stored = check_put_reply(reply, size, crc)?;
         if stored.id() != id {

@@ -10,6 +10,7 @@ use xnai_proto::ids::{ActorId, ObjectId, TaskId, WorkerId};
 use super::pool::{ActorRequest, CallFailed, DispatchArg, TaskReply, TaskRequest, WorkerPool};
 use crate::breaker::Breakers;
 use crate::log::CommandLog;
+use crate::soft::Heartbeats;
 use crate::state::{ActorState, Arg, Command, ControlState, Effect, FailureKind, TaskState};
 
 /// First actor restart delay; doubles with every restart used, up to [`RESTART_BACKOFF_MAX`].
@@ -23,6 +24,18 @@ pub(super) struct Handles {
     pub log: Arc<dyn CommandLog>,
     pub pool: Arc<dyn WorkerPool>,
     pub breakers: Arc<Breakers>,
+    pub beats: Arc<Heartbeats>,
+}
+
+/// First hold of a task whose argument could not be fetched; doubles per miss.
+pub const ARGUMENT_BACKOFF_START: Duration = Duration::from_millis(200);
+/// Longest such hold.
+pub const ARGUMENT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Hold after a task's `misses`-th argument fetch failure (1-based).
+pub fn argument_delay(misses: u32) -> Duration {
+    let factor = 1u32 << misses.saturating_sub(1).min(16);
+    (ARGUMENT_BACKOFF_START * factor).min(ARGUMENT_BACKOFF_MAX)
 }
 
 /// Delay before starting an actor that has used `restarts` restarts (0 for a first start).
@@ -147,6 +160,16 @@ pub(super) async fn dispatch_task(h: Handles, task_id: TaskId, worker_id: Worker
                 Ok(TaskReply::Failed(error)) => {
                     tracing::info!(%error, "task returned an application error");
                     failed(FailureKind::Application, error)
+                }
+                Ok(TaskReply::ArgumentUnavailable(error)) => {
+                    let misses = h
+                        .log
+                        .state()
+                        .read(|s| s.tasks.get(&task_id).map_or(0, |t| t.argument_misses()) + 1);
+                    let delay = argument_delay(misses);
+                    tracing::info!(%error, misses, ?delay, "task argument unavailable; backing off");
+                    h.beats.hold(task_id, delay);
+                    failed(FailureKind::ArgumentUnavailable, error)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "task dispatch failed");

@@ -58,6 +58,7 @@ impl Runtime {
             log,
             pool,
             breakers: Arc::new(breakers),
+            beats: Arc::clone(&beats),
         };
         Self {
             h,

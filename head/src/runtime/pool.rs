@@ -59,6 +59,8 @@ pub enum TaskReply {
     },
     /// The function returned this application error.
     Failed(String),
+    /// No holder of an argument object could be reached (the worker itself is fine).
+    ArgumentUnavailable(String),
 }
 
 /// One actor to construct on a worker.

@@ -294,6 +294,9 @@ pub fn task_reply_from_pb(r: pb::ExecuteTaskReply) -> std::result::Result<TaskRe
             crc32: s.crc32,
         }),
         Some(pb::execute_task_reply::Result::Error(e)) => Ok(TaskReply::Failed(e)),
+        Some(pb::execute_task_reply::Result::ArgumentUnavailable(e)) => {
+            Ok(TaskReply::ArgumentUnavailable(e))
+        }
         None => Err("ExecuteTask reply has neither stored nor error".into()),
     }
 }

@@ -203,6 +203,7 @@ impl ControlState {
         task.attempts.push(Attempt {
             worker: worker_id,
             cause: None,
+            charged: true,
         });
         let attempt = task.attempts.len() as u32;
         self.pending_tasks.remove(&seq);
@@ -294,12 +295,22 @@ impl ControlState {
         let label = match kind {
             FailureKind::System => "system error",
             FailureKind::Application => "application error",
+            FailureKind::ArgumentUnavailable => "argument unavailable",
         };
+        let free_retry = kind == FailureKind::ArgumentUnavailable
+            && task.argument_misses() < MAX_ARGUMENT_MISSES;
         if let Some(last) = task.attempts.last_mut() {
             last.cause = Some(format!("{label}: {error}"));
+            last.charged = !free_retry;
         }
-        let retriable = kind == FailureKind::System || task.spec.options.retry_exceptions;
-        let failures = task.attempts.len() as u32;
+        if free_retry {
+            task.state = TaskState::Pending;
+            self.pending_tasks.insert(task.seq, task_id);
+            self.fail_if_args_gone(task_id);
+            return Outcome::Applied;
+        }
+        let retriable = kind != FailureKind::Application || task.spec.options.retry_exceptions;
+        let failures = task.charged_attempts();
         if retriable && failures <= task.spec.options.max_retries {
             task.state = TaskState::Pending;
             self.pending_tasks.insert(task.seq, task_id);
@@ -308,18 +319,23 @@ impl ControlState {
         }
         let final_error = match kind {
             FailureKind::Application => error,
-            FailureKind::System => {
+            FailureKind::System | FailureKind::ArgumentUnavailable => {
                 let causes: Vec<String> = task
                     .attempts
                     .iter()
                     .enumerate()
+                    .filter(|(_, a)| a.charged)
                     .map(|(i, a)| {
                         let cause = a.cause.as_deref().unwrap_or("unknown");
                         format!("attempt {} on worker {}: {cause}", i + 1, a.worker)
                     })
                     .collect();
+                let misses = match task.argument_misses() {
+                    0 => String::new(),
+                    n => format!(" (and {n} uncounted one(s) that could not fetch an argument)"),
+                };
                 format!(
-                    "task failed after {failures} attempt(s): {}",
+                    "task failed after {failures} attempt(s){misses}: {}",
                     causes.join("; ")
                 )
             }

@@ -54,7 +54,7 @@ impl ControlState {
         if task.state != TaskState::Finished {
             return Err(format!("its task {task_id} is {:?}", task.state));
         }
-        let runs = task.attempts.len() as u32;
+        let runs = task.charged_attempts();
         let allowed = task.spec.options.max_retries.saturating_add(1);
         if runs >= allowed {
             return Err(format!(

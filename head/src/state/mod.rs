@@ -22,8 +22,8 @@ use xnai_proto::ids::{ActorId, ObjectId, SessionId, TaskId, WorkerId};
 pub use command::{ApplyError, Command, Effect, Outcome};
 pub use types::{
     ActorOptions, ActorRecord, ActorSpec, ActorState, Arg, Attempt, BreakerState, CopyKind,
-    FailureKind, ObjectRecord, ObjectState, Resources, SessionRecord, TaskOptions, TaskRecord,
-    TaskSpec, TaskState, WorkerRecord, WorkerState,
+    FailureKind, MAX_ARGUMENT_MISSES, ObjectRecord, ObjectState, Resources, SessionRecord,
+    TaskOptions, TaskRecord, TaskSpec, TaskState, WorkerRecord, WorkerState,
 };
 
 /// How many request ids `apply` remembers for dedup; the oldest are forgotten first.

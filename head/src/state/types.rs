@@ -176,7 +176,15 @@ pub enum FailureKind {
     System,
     /// The function returned an error: retried only with `retry_exceptions`.
     Application,
+    /// The worker could not fetch an argument object from any of its holders (one may be
+    /// dying, not yet declared dead): retried after a backoff without spending `max_retries`,
+    /// at most [`MAX_ARGUMENT_MISSES`] times; after that it counts as a system error.
+    ArgumentUnavailable,
 }
+
+/// Argument fetch failures a task may have that do not count against `max_retries`; enough
+/// for a dead holder to be declared dead (about 2 s) under the runtime's backoff.
+pub const MAX_ARGUMENT_MISSES: u32 = 10;
 
 /// How a worker came to hold a copy of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +202,8 @@ pub struct Attempt {
     pub worker: WorkerId,
     /// Why it failed (`None` while running or when it succeeded).
     pub cause: Option<String>,
+    /// Whether it counts against `max_retries` (not when an argument was unavailable).
+    pub charged: bool,
 }
 
 /// A registered worker.
@@ -277,6 +287,18 @@ pub struct TaskRecord {
     pub worker: Option<WorkerId>,
     /// Why it failed, when failed.
     pub error: Option<String>,
+}
+
+impl TaskRecord {
+    /// Attempts that count against `max_retries`.
+    pub fn charged_attempts(&self) -> u32 {
+        self.attempts.iter().filter(|a| a.charged).count() as u32
+    }
+
+    /// Attempts that could not fetch an argument and were not charged.
+    pub fn argument_misses(&self) -> u32 {
+        self.attempts.len() as u32 - self.charged_attempts()
+    }
 }
 
 /// A created actor.

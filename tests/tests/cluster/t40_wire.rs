@@ -177,7 +177,7 @@ async fn t40_token_health_reflection_and_limits() -> anyhow::Result<()> {
             })),
         },
         pb::PutObjectChunk {
-            kind: Some(pb::put_object_chunk::Kind::Data(vec![1; 4])),
+            kind: Some(pb::put_object_chunk::Kind::Data(vec![1; 4].into())),
         },
     ];
     let e = worker

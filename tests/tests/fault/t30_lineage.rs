@@ -1,13 +1,15 @@
 //! Lineage: `fill` output on worker A, read once; kill A; `object get` returns the same bytes,
-//! rebuilt elsewhere, and a `digest` of it matches. A `put` object on a killed worker cannot be
-//! rebuilt: `get` fails with ObjectLost and says why.
+//! rebuilt elsewhere, and a `digest` of it matches. A task that needs an object whose only
+//! holder was just killed (not yet declared dead) waits for the rebuild without spending its
+//! retries. A `put` object on a killed worker cannot be rebuilt: `get` fails with ObjectLost and
+//! says why.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use xnai_tests::{ClusterOptions, init_tracing, sha256_hex, start_cluster};
 
-use super::util::{locations, pid_of, signal, worker};
+use super::util::{locations, pid_of, pool_task, signal, worker};
 
 #[test]
 fn t30_lost_task_output_is_rebuilt_from_lineage() -> anyhow::Result<()> {
@@ -43,6 +45,51 @@ fn t30_lost_task_output_is_rebuilt_from_lineage() -> anyhow::Result<()> {
     assert!(!after.contains(&before[0]), "{after:?}");
     let digest = c.xnai_ok(&["run", "digest", &format!("@{id}")])?;
     assert_eq!(digest, sha256_hex(&want));
+    Ok(())
+}
+
+#[test]
+fn t32_task_on_a_dying_holders_object_waits_without_spending_retries() -> anyhow::Result<()> {
+    init_tracing();
+    let rt = tokio::runtime::Runtime::new()?;
+    tracing::info!("--- phase: fill on worker A (pool=x), read once");
+    let mut c = start_cluster(ClusterOptions {
+        workers: 1,
+        ..Default::default()
+    })?;
+    let a = c.add_worker(&["--labels", "pool=x"])?;
+    let client = rt.block_on(c.client())?;
+    let fill = rt.block_on(client.submit(
+        "fill",
+        vec!["2000000".into(), "9".into()],
+        pool_task("x", 0.1, 3),
+    ))?;
+    let want = xnai_worker::functions::fill_bytes(2_000_000, 9);
+    let got = rt.block_on(client.get(&fill, Duration::from_secs(60)))?;
+    assert_eq!(got.as_ref(), want.as_slice());
+    let a_id = worker(&c, &a)?["worker_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(locations(&c, &fill.id().to_string())?, vec![a_id]);
+
+    tracing::info!("--- phase: B joins (pool=x, side=b); kill A; at once a digest on B");
+    c.add_worker(&["--labels", "pool=x,side=b"])?;
+    signal(pid_of(&worker(&c, &a)?)?, Signal::SIGKILL)?;
+    // Placed on B while A is not yet declared dead, the digest's first attempts cannot pull
+    // the argument. With max_retries 0 those must not count: it runs once the head has
+    // declared A dead and rebuilt the fill on B.
+    let mut on_b = pool_task("x", 0.1, 0);
+    if let Some(r) = on_b.resources.as_mut() {
+        r.labels.insert("side".into(), "b".into());
+    }
+    let digest = rt.block_on(async {
+        let r = client
+            .submit("digest", vec![xnai_client::Arg::Ref(fill.clone())], on_b)
+            .await?;
+        client.get(&r, Duration::from_secs(60)).await
+    })?;
+    assert_eq!(String::from_utf8_lossy(&digest), sha256_hex(&want));
     Ok(())
 }
 

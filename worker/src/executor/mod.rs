@@ -49,6 +49,9 @@ pub enum TaskOutcome {
     Stored(StoredMeta),
     /// The function (or storing its output) failed with this application error text.
     Failed(String),
+    /// An argument object could not be fetched from any of its locations (not kept: the head
+    /// retries later, maybe with other locations).
+    ArgumentUnavailable(String),
 }
 
 type SharedRun = Shared<BoxFuture<'static, Result<TaskOutcome>>>;
@@ -151,6 +154,10 @@ impl Executor {
                         tracing::info!(error = %text, "task failed (application error)");
                         tasks.remove(&task_id);
                     }
+                    Ok(TaskOutcome::ArgumentUnavailable(text)) => {
+                        tracing::info!(error = %text, "task argument unavailable");
+                        tasks.remove(&task_id);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "task failed (system error)");
                         tasks.remove(&task_id);
@@ -191,7 +198,13 @@ async fn run_task(inner: &Arc<Inner>, spec: TaskSpec) -> Result<TaskOutcome> {
                 name: spec.function.clone(),
                 offered: inner.functions.names().join(", "),
             })?;
-    let (args, pins) = args::resolve(inner, spec.args).await?;
+    let (args, pins) = match args::resolve(inner, spec.args).await {
+        Ok(resolved) => resolved,
+        Err(e @ WorkerError::ObjectUnavailable { .. }) => {
+            return Ok(TaskOutcome::ArgumentUnavailable(e.to_string()));
+        }
+        Err(e) => return Err(e),
+    };
     let output = function.call(args).await;
     drop(pins);
     let output = match output {

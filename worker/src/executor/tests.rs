@@ -210,7 +210,7 @@ async fn pulls_missing_arguments_checks_them_and_reports() {
 }
 
 #[tokio::test]
-async fn unavailable_argument_is_a_system_error() {
+async fn unavailable_argument_is_its_own_outcome() {
     let f = fixture(1 << 20, FakePeers::default());
     let arg = TaskArgSpec::Object(ObjectRefSpec {
         id: ObjectId::random(),
@@ -219,10 +219,16 @@ async fn unavailable_argument_is_a_system_error() {
         locations: vec!["x:1".into()],
     });
     let s = spec("digest", vec![arg]);
-    let e = f.exec.execute(s.clone()).await.unwrap_err();
-    assert!(matches!(e, WorkerError::ObjectUnavailable { .. }), "{e}");
-    assert!(e.to_string().contains("x:1: no object"), "{e}");
+    let out = f.exec.execute(s.clone()).await.unwrap();
+    let TaskOutcome::ArgumentUnavailable(e) = out else {
+        panic!("expected ArgumentUnavailable, got {out:?}");
+    };
+    assert!(e.contains("x:1: no object"), "{e}");
     // Not cached: a retry runs again.
-    assert!(f.exec.execute(s).await.is_err());
+    let again = f.exec.execute(s).await.unwrap();
+    assert!(
+        matches!(again, TaskOutcome::ArgumentUnavailable(_)),
+        "{again:?}"
+    );
     assert_eq!(f.peers.pulls.load(Ordering::SeqCst), 2);
 }

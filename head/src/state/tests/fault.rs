@@ -190,3 +190,56 @@ fn session_objects_are_freed_when_nothing_needs_them() {
         "{o:?}"
     );
 }
+
+#[test]
+fn argument_misses_do_not_spend_retries_until_their_cap() {
+    let mut s = ControlState::default();
+    register(&mut s, w(1), 4);
+    register(&mut s, w(2), 4);
+    submit(&mut s, "a", t(1), vec![], TaskOptions::default());
+    run(&mut s, t(1), w(1));
+    let opts = TaskOptions {
+        max_retries: 1,
+        ..TaskOptions::default()
+    };
+    let arg = Arg::Ref(t(1).return_object());
+    submit(&mut s, "b", t(2), vec![arg], opts);
+    let miss = |s: &mut ControlState| {
+        s.apply(Command::AssignTask {
+            task_id: t(2),
+            worker_id: w(2),
+        });
+        let attempt = s.tasks[&t(2)].attempts.len() as u32;
+        s.apply(Command::TaskFailed {
+            task_id: t(2),
+            worker_id: w(2),
+            attempt,
+            kind: FailureKind::ArgumentUnavailable,
+            error: "cannot get argument object: w1: connection refused".into(),
+        })
+        .0
+    };
+    // MAX_ARGUMENT_MISSES free retries, although max_retries is 1.
+    for n in 1..=MAX_ARGUMENT_MISSES {
+        assert_eq!(miss(&mut s), Outcome::Applied);
+        let task = &s.tasks[&t(2)];
+        assert_eq!(task.state, TaskState::Pending, "after miss {n}");
+        assert_eq!((task.charged_attempts(), task.argument_misses()), (0, n));
+    }
+    // Then misses count like system errors: one retry (max_retries 1), then failure.
+    miss(&mut s);
+    assert_eq!(s.tasks[&t(2)].state, TaskState::Pending);
+    assert_eq!(s.tasks[&t(2)].charged_attempts(), 1);
+    miss(&mut s);
+    let task = &s.tasks[&t(2)];
+    assert_eq!(task.state, TaskState::Failed);
+    let e = task.error.clone().unwrap_or_default();
+    assert!(
+        e.contains("after 2 attempt(s)")
+            && e.contains(&format!("{MAX_ARGUMENT_MISSES} uncounted"))
+            && e.contains("connection refused"),
+        "{e}"
+    );
+    // The lineage budget counts charged attempts only: t(1) is untouched and rebuildable.
+    assert_eq!(s.tasks[&t(1)].charged_attempts(), 1);
+}
