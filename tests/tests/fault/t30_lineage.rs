@@ -85,7 +85,7 @@ fn t32_task_on_a_dying_holders_object_waits_without_spending_retries() -> anyhow
     }
     let digest = rt.block_on(async {
         let r = client
-            .submit("digest", vec![xnai_client::Arg::Ref(fill.clone())], on_b)
+            .submit("digest", vec![xnai_client::Arg::Ref(fill)], on_b)
             .await?;
         client.get(&r, Duration::from_secs(60)).await
     })?;
