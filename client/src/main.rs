@@ -2,5 +2,6 @@
 //! prints results on stdout and a single `error: ...` line on stderr on failure.
 
 fn main() -> std::process::ExitCode {
+    xnai_proto::alloc::tune_for_object_streams();
     xnai_client::cli::main()
 }

@@ -74,6 +74,7 @@ async fn shutdown_signal() {
 
 /// Errors print as one line (`xnai-head: ...`) and exit with status 1.
 fn main() -> std::process::ExitCode {
+    xnai_proto::alloc::tune_for_object_streams();
     match serve() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

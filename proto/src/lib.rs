@@ -1,6 +1,7 @@
 //! xnai's wire contract: the generated gRPC types and stubs, plus the few helpers every node
 //! shares at the wire boundary (ids, the cluster token, message limits). No domain logic here.
 
+pub mod alloc;
 pub mod auth;
 pub mod ids;
 pub mod limits;

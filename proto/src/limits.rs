@@ -7,5 +7,12 @@ pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_INLINE_ARGS_BYTES: usize = 1024 * 1024;
 /// Size of the chunks objects are streamed in (1 MiB).
 pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// HTTP/2 stream window of object streams: big enough to stream 1 MiB chunks at full speed.
+pub const STREAM_WINDOW: u32 = 8 << 20;
+/// HTTP/2 connection window of object streams.
+pub const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Largest HTTP/2 frame a client, worker or puller accepts (advertised in its SETTINGS): a
+/// 1 MiB chunk arrives in one or two frames instead of 64 of the default 16 KiB.
+pub const MAX_FRAME: u32 = 1 << 20;
 /// Longest function, class, method or actor name accepted.
 pub const MAX_NAME_BYTES: usize = 256;

@@ -70,6 +70,17 @@ pub fn start_cluster(opts: ClusterOptions) -> Result<Cluster> {
     start_cluster_with_env(opts, &[])
 }
 
+/// A one-head cluster with one plain worker plus one started with `--labels LABELS` (work
+/// that asks for those labels lands there); returns the cluster and that worker's address.
+pub fn cluster_with_labelled_worker(labels: &str) -> Result<(Cluster, String)> {
+    let mut c = start_cluster(ClusterOptions {
+        workers: 1,
+        ..Default::default()
+    })?;
+    let address = c.add_worker(&["--labels", labels])?;
+    Ok((c, address))
+}
+
 /// Like [`start_cluster`], with extra environment for `xnai up` and so for every head and
 /// worker it starts (e.g. `XNAI_SNAPSHOT_EVERY`).
 pub fn start_cluster_with_env(opts: ClusterOptions, env: &[(&str, &str)]) -> Result<Cluster> {

@@ -161,6 +161,7 @@ async fn health(addr: &str) -> anyhow::Result<bool> {
 }
 
 fn main() -> ExitCode {
+    xnai_proto::alloc::tune_for_object_streams();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

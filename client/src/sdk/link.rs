@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tonic::codegen::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use xnai_proto::auth::TokenInject;
-use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE_BYTES, STREAM_WINDOW};
 use xnai_proto::pb::head_client::HeadClient;
 use xnai_proto::pb::worker_client::WorkerClient;
 
@@ -27,9 +27,6 @@ pub(crate) type HeadStub = HeadClient<InterceptedService<Channel, TokenInject>>;
 /// A Worker stub with the token interceptor.
 pub(crate) type WorkerStub = WorkerClient<InterceptedService<Channel, TokenInject>>;
 
-/// HTTP/2 flow-control windows: large enough that a 1 MiB chunk stream never stalls on loopback.
-const STREAM_WINDOW: u32 = 8 << 20;
-const CONNECTION_WINDOW: u32 = 32 << 20;
 /// How long a head call keeps looking for the leader before it gives up on UNAVAILABLE.
 pub(crate) const FOLLOW_DEADLINE: Duration = Duration::from_secs(15);
 /// Longest pause between rounds over the heads while looking for the leader: an election takes
@@ -58,7 +55,8 @@ pub(crate) fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpo
         .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
         .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW))
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME))
 }
 
 /// The connection to the head replicas. Thread-safe; clone-free (shared behind the client's Arc).

@@ -88,7 +88,9 @@ async fn serve_ceiling() -> Result<()> {
     let (_reporter, health) = xnai_proto::serve::health();
     tonic::transport::Server::builder()
         .add_service(health)
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        )
         .await?;
     Ok(())
 }
@@ -256,7 +258,7 @@ async fn actors(
 }
 
 async fn objects(args: &Args, client: &Client, rows: &mut Vec<Row>) -> Result<()> {
-    for (label, size, count) in [("1 MiB", 1usize << 20, 50usize), ("100 MiB", 100 << 20, 1)] {
+    for (label, size, count) in [("1 MiB", 1usize << 20, 50usize), ("100 MiB", 100 << 20, 3)] {
         let data = Bytes::from(xnai_worker::functions::fill_bytes(size, 5));
         let (mut put, mut get) = (vec![], vec![]);
         for _ in 0..args.repeats {
@@ -284,6 +286,8 @@ async fn objects(args: &Args, client: &Client, rows: &mut Vec<Row>) -> Result<()
 }
 
 fn main() -> Result<()> {
+    // The same allocator tuning as the xnai binaries (an SDK user calls it in their main).
+    xnai_proto::alloc::tune_for_object_streams();
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,7 +12,9 @@ use clap::Parser;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use xnai_client::{ActorOptions, Resources, TaskOptions};
-use xnai_tests::{Cluster, ClusterOptions, start_cluster, wait_until};
+use xnai_tests::{
+    Cluster, ClusterOptions, cluster_with_labelled_worker, start_cluster, wait_until,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "xnai fault-tolerance timings: detection, retries, actor restarts, rebuilds")]
@@ -95,11 +97,7 @@ fn retries(rt: &tokio::runtime::Runtime) -> Result<(Duration, Duration)> {
 
 /// kill → the first call answered by the restarted actor.
 fn actor_restart(rt: &tokio::runtime::Runtime) -> Result<Duration> {
-    let mut c = start_cluster(ClusterOptions {
-        workers: 1,
-        ..Default::default()
-    })?;
-    let a = c.add_worker(&["--labels", "pool=x"])?;
+    let (mut c, a) = cluster_with_labelled_worker("pool=x")?;
     let client = rt.block_on(c.client())?;
     // A call on a connection that just broke may or may not have reached the dead worker: allow
     // one transparent retry so the measurement is the restart, not the SDK's caution.

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use xnai_tests::{ClusterOptions, init_tracing, start_cluster, wait_until};
+use xnai_tests::{cluster_with_labelled_worker, init_tracing, wait_until};
 
 use super::util::{pid_of, signal, worker};
 
@@ -13,11 +13,7 @@ fn t20_counter_restarts_elsewhere_after_kill() -> anyhow::Result<()> {
     init_tracing();
     let rt = tokio::runtime::Runtime::new()?;
     tracing::info!("--- phase: counter c on worker A (pool=x)");
-    let mut c = start_cluster(ClusterOptions {
-        workers: 1,
-        ..Default::default()
-    })?;
-    let a = c.add_worker(&["--labels", "pool=x"])?;
+    let (mut c, a) = cluster_with_labelled_worker("pool=x")?;
     let client = rt.block_on(c.client())?;
     let mut resources = xnai_client::Resources::default();
     resources.labels.insert("pool".into(), "x".into());

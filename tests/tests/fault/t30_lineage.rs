@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use xnai_tests::{ClusterOptions, init_tracing, sha256_hex, start_cluster};
+use xnai_tests::{
+    ClusterOptions, cluster_with_labelled_worker, init_tracing, sha256_hex, start_cluster,
+};
 
 use super::util::{locations, pid_of, pool_task, signal, worker};
 
@@ -53,11 +55,7 @@ fn t32_task_on_a_dying_holders_object_waits_without_spending_retries() -> anyhow
     init_tracing();
     let rt = tokio::runtime::Runtime::new()?;
     tracing::info!("--- phase: fill on worker A (pool=x), read once");
-    let mut c = start_cluster(ClusterOptions {
-        workers: 1,
-        ..Default::default()
-    })?;
-    let a = c.add_worker(&["--labels", "pool=x"])?;
+    let (mut c, a) = cluster_with_labelled_worker("pool=x")?;
     let client = rt.block_on(c.client())?;
     let fill = rt.block_on(client.submit(
         "fill",

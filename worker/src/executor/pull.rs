@@ -28,12 +28,7 @@ pub trait ObjectPuller: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<()>>;
 }
 
-/// HTTP/2 windows big enough to stream 1 MiB chunks at full speed.
-pub const STREAM_WINDOW: u32 = 8 << 20;
-/// Connection-level HTTP/2 window.
-pub const CONNECTION_WINDOW: u32 = 32 << 20;
-/// Largest HTTP/2 frame we accept: a whole 1 MiB chunk in a few frames instead of 64.
-pub const MAX_FRAME: u32 = 1 << 20;
+pub use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 
 /// Build a lazily connecting channel to a peer with xnai's transport settings.
 pub fn peer_channel(address: &str) -> Result<Channel> {
