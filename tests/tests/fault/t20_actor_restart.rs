@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use xnai_tests::{cluster_with_labelled_worker, init_tracing, wait_until};
 
-use super::util::{pid_of, signal, worker};
+use super::util::{kill9_and_wait_closed, pid_of, signal, worker};
 
 #[test]
 fn t20_counter_restarts_elsewhere_after_kill() -> anyhow::Result<()> {
@@ -31,7 +31,7 @@ fn t20_counter_restarts_elsewhere_after_kill() -> anyhow::Result<()> {
     tracing::info!("--- phase: worker B joins the pool; kill -9 A; the next call succeeds");
     let b = c.add_worker(&["--labels", "pool=x"])?;
     let killed = Instant::now();
-    signal(pid_of(&worker(&c, &a)?)?, Signal::SIGKILL)?;
+    kill9_and_wait_closed(&c, &a)?;
     // A restarted actor starts from its constructor: the count begins again.
     assert_eq!(c.xnai_ok(&["actor", "call", "c", "incr"])?, "1");
     tracing::info!(elapsed = ?killed.elapsed(), "first call after the kill answered");
@@ -39,9 +39,8 @@ fn t20_counter_restarts_elsewhere_after_kill() -> anyhow::Result<()> {
     assert!(list.contains(&b), "c now runs on B: {list}");
 
     tracing::info!("--- phase: restarts run out");
-    let c_node = worker(&c, &b)?;
     let c2 = c.add_worker(&["--labels", "pool=x"])?;
-    signal(pid_of(&c_node)?, Signal::SIGKILL)?;
+    kill9_and_wait_closed(&c, &b)?;
     assert_eq!(c.xnai_ok(&["actor", "call", "c", "incr"])?, "1");
     signal(pid_of(&worker(&c, &c2)?)?, Signal::SIGKILL)?;
     wait_until(Duration::from_secs(15), "c dead for good", || {

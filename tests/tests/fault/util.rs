@@ -1,6 +1,8 @@
 //! Helpers for the fault tests: worker rows from `xnai status --json`, signals to worker
 //! processes, and SDK task options.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -30,6 +32,19 @@ pub fn signal(pid: u64, sig: Signal) -> Result<()> {
         bail!("no pid");
     }
     kill(Pid::from_raw(pid), sig).with_context(|| format!("kill -{sig} {pid}"))
+}
+
+/// kill -9 the worker at `address` and wait until its port refuses connections: a call made
+/// while the process is still dying may reach a half-closed socket and is then ambiguous (it
+/// fails with a retriable error under at-most-once), which is not what these tests are about.
+pub fn kill9_and_wait_closed(c: &Cluster, address: &str) -> Result<()> {
+    let row = worker(c, address)?;
+    signal(pid_of(&row)?, Signal::SIGKILL)?;
+    xnai_tests::wait_until(
+        Duration::from_secs(10),
+        "killed worker's port closed",
+        || Ok(std::net::TcpStream::connect(address).is_err()),
+    )
 }
 
 /// The pid of a worker row.
