@@ -34,8 +34,12 @@ pub const ARGUMENT_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Hold after a task's `misses`-th argument fetch failure (1-based).
 pub fn argument_delay(misses: u32) -> Duration {
-    let factor = 1u32 << misses.saturating_sub(1).min(16);
-    (ARGUMENT_BACKOFF_START * factor).min(ARGUMENT_BACKOFF_MAX)
+    doubling(ARGUMENT_BACKOFF_START, ARGUMENT_BACKOFF_MAX, misses.max(1))
+}
+
+/// `start` doubled `n - 1` times, at most `max` (`n` >= 1).
+fn doubling(start: Duration, max: Duration, n: u32) -> Duration {
+    (start * (1u32 << (n - 1).min(16))).min(max)
 }
 
 /// Delay before starting an actor that has used `restarts` restarts (0 for a first start).
@@ -43,8 +47,7 @@ pub fn restart_delay(restarts: u32) -> Duration {
     if restarts == 0 {
         return Duration::ZERO;
     }
-    let factor = 1u32 << (restarts - 1).min(16);
-    (RESTART_BACKOFF_START * factor).min(RESTART_BACKOFF_MAX)
+    doubling(RESTART_BACKOFF_START, RESTART_BACKOFF_MAX, restarts)
 }
 
 /// Effects that restart what was in flight: running tasks and starting actors.

@@ -264,3 +264,15 @@ fn recovery_redispatches_running_tasks_and_starting_actors() {
         ]
     );
 }
+
+#[test]
+fn backoffs_double_up_to_their_ceiling() {
+    use super::effects::argument_delay;
+    let ms = |d: Duration| d.as_millis();
+    let holds: Vec<u128> = (1..=6).map(|n| ms(argument_delay(n))).collect();
+    assert_eq!(holds, vec![200, 400, 800, 1600, 2000, 2000]);
+    assert_eq!(restart_delay(0), Duration::ZERO);
+    assert_eq!(restart_delay(1), RESTART_BACKOFF_START);
+    assert_eq!(restart_delay(2), RESTART_BACKOFF_START * 2);
+    assert_eq!(restart_delay(40), RESTART_BACKOFF_MAX);
+}
