@@ -14,5 +14,9 @@ pub const CONNECTION_WINDOW: u32 = 32 << 20;
 /// Largest HTTP/2 frame a client, worker or puller accepts (advertised in its SETTINGS): a
 /// 1 MiB chunk arrives in one or two frames instead of 64 of the default 16 KiB.
 pub const MAX_FRAME: u32 = 1 << 20;
+/// Most same-host puts a worker keeps open (created, not yet sealed) at once.
+pub const MAX_OPEN_LOCAL_PUTS: usize = 64;
+/// How long a same-host put stays open without a seal before the worker drops it (60 s).
+pub const LOCAL_PUT_LEASE_MS: u64 = 60_000;
 /// Longest function, class, method or actor name accepted.
 pub const MAX_NAME_BYTES: usize = 256;

@@ -190,11 +190,12 @@ impl Cluster {
 
     /// An SDK client connected to this cluster.
     pub async fn client(&self) -> Result<xnai_client::Client> {
-        Ok(xnai_client::Client::connect(xnai_client::ClientConfig::new(
-            self.heads.clone(),
-            self.token.clone(),
-        ))
-        .await?)
+        Ok(xnai_client::Client::connect(self.client_config()).await?)
+    }
+
+    /// The client settings for this cluster (to change some before connecting).
+    pub fn client_config(&self) -> xnai_client::ClientConfig {
+        xnai_client::ClientConfig::new(self.heads.clone(), self.token.clone())
     }
 
     /// `xnai status --json`, parsed.

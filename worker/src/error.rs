@@ -134,6 +134,17 @@ pub enum WorkerError {
         /// The head's (or transport's) answer.
         message: String,
     },
+    /// The maximum number of same-host puts are open (created, not yet sealed).
+    #[error(
+        "{open} local puts are open on this worker (the limit); seal or abort one, or retry later"
+    )]
+    LocalPutsFull {
+        /// The limit.
+        open: usize,
+    },
+    /// No open same-host put has this ticket (never created, sealed, aborted or expired).
+    #[error("no open local put {0} on this worker (sealed, aborted or expired after its lease)")]
+    NoLocalPut(u64),
     /// The worker is stopping and takes no more work.
     #[error("worker is shutting down")]
     ShuttingDown,
@@ -158,6 +169,7 @@ impl From<WorkerError> for Status {
         match e {
             WorkerError::ArenaFull { .. }
             | WorkerError::MailboxFull { .. }
+            | WorkerError::LocalPutsFull { .. }
             | WorkerError::InferenceBusy { .. } => Status::resource_exhausted(msg),
             WorkerError::SizeMismatch { .. }
             | WorkerError::CrcMismatch { .. }
@@ -165,9 +177,9 @@ impl From<WorkerError> for Status {
             | WorkerError::BadRequest(_)
             | WorkerError::UnknownFunction { .. }
             | WorkerError::UnknownClass { .. } => Status::invalid_argument(msg),
-            WorkerError::ObjectNotFound(_) | WorkerError::ActorNotFound(_) => {
-                Status::not_found(msg)
-            }
+            WorkerError::ObjectNotFound(_)
+            | WorkerError::ActorNotFound(_)
+            | WorkerError::NoLocalPut(_) => Status::not_found(msg),
             WorkerError::ObjectUnavailable { .. }
             | WorkerError::Head { .. }
             | WorkerError::ShuttingDown => Status::unavailable(msg),

@@ -1,5 +1,5 @@
-//! Wiring of a worker process: open the arena, bind, serve `Worker` (+ reflection, token
-//! checked) and health (open), register with the head, write the address file, heartbeat, and
+//! Wiring of a worker process: open the arena, bind, serve `Worker` and `LocalArena` (+
+//! reflection, token checked) and health (open), register with the head, write the address file, heartbeat, and
 //! on shutdown stop serving, stop actors and remove the arena.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,13 +10,14 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use xnai_proto::auth::{TokenCheck, TokenInject};
-use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::limits::{LOCAL_PUT_LEASE_MS, MAX_MESSAGE_BYTES, MAX_OPEN_LOCAL_PUTS};
+use xnai_proto::pb::local_arena_server::LocalArenaServer;
 use xnai_proto::pb::worker_server::WorkerServer;
 
 use crate::Config;
 use crate::actors::{ActorHost, ClassRegistry};
-use crate::arena::Arena;
 use crate::arena::pressure::read_pressure;
+use crate::arena::{Arena, LocalPuts};
 use crate::error::{Result, WorkerError};
 use crate::executor::pull::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::executor::{Executor, GrpcPuller};
@@ -26,7 +27,7 @@ use crate::head_link::{HeadLink, ObjectReporter, Registration};
 use crate::inference_actor::{self, InferenceActors};
 use crate::retrieval_actor::cluster::{ClusterLink, LocalEmbedders};
 use crate::retrieval_actor::{self, RetrievalActors};
-use crate::service::WorkerService;
+use crate::service::{LocalArenaService, WorkerService};
 
 /// Run a worker with the built-in functions and classes until `shutdown` resolves.
 pub async fn run(
@@ -143,6 +144,16 @@ async fn serve(
         Arc::new(GrpcPuller::new(inject)),
         Arc::clone(&reporter),
     );
+    let local_puts = Arc::new(LocalPuts::new(
+        arena.clone(),
+        Duration::from_millis(LOCAL_PUT_LEASE_MS),
+        MAX_OPEN_LOCAL_PUTS,
+    ));
+    let local_arena = LocalArenaServer::new(LocalArenaService::new(
+        arena.clone(),
+        Arc::clone(&local_puts),
+        Arc::clone(&reporter),
+    ));
     let service = WorkerService::new(
         executor.clone(),
         Arc::clone(&actors),
@@ -168,6 +179,7 @@ async fn serve(
         .max_frame_size(MAX_FRAME)
         .add_service(health_svc)
         .add_service(InterceptedService::new(worker, check.clone()))
+        .add_service(InterceptedService::new(local_arena, check.clone()))
         .add_service(InterceptedService::new(reflection, check))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -184,6 +196,13 @@ async fn serve(
         r = &mut server => return Err(server_ended(r)),
     };
     let mut loops = Vec::new();
+    loops.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            local_puts.expire(std::time::Instant::now());
+        }
+    }));
     if registered.is_some() {
         if let Some(path) = &config.addr_file {
             write_atomic(path, &format!("{advertise}\n"))?;

@@ -18,6 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use xnai_proto::auth::TokenInject;
 use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE_BYTES, STREAM_WINDOW};
 use xnai_proto::pb::head_client::HeadClient;
+use xnai_proto::pb::local_arena_client::LocalArenaClient;
 use xnai_proto::pb::worker_client::WorkerClient;
 
 use super::error::{Error, Result};
@@ -26,6 +27,8 @@ use super::error::{Error, Result};
 pub(crate) type HeadStub = HeadClient<InterceptedService<Channel, TokenInject>>;
 /// A Worker stub with the token interceptor.
 pub(crate) type WorkerStub = WorkerClient<InterceptedService<Channel, TokenInject>>;
+/// A LocalArena stub (same-host shared memory) with the token interceptor.
+pub(crate) type LocalArenaStub = LocalArenaClient<InterceptedService<Channel, TokenInject>>;
 
 /// How long a head call keeps looking for the leader before it gives up on UNAVAILABLE.
 pub(crate) const FOLLOW_DEADLINE: Duration = Duration::from_secs(15);
@@ -214,6 +217,15 @@ impl WorkerPool {
     /// A Worker stub for `address`.
     pub(crate) fn stub(&self, address: &str) -> Result<WorkerStub> {
         Ok(self.stub_for(self.channel(address)?))
+    }
+
+    /// A LocalArena stub for `address` (same channel as its Worker stub).
+    pub(crate) fn local_stub(&self, address: &str) -> Result<LocalArenaStub> {
+        Ok(
+            LocalArenaClient::with_interceptor(self.channel(address)?, self.token.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
     }
 }
 

@@ -3,7 +3,8 @@
 //! ([`Client::create_actor`], [`ActorHandle::call`]) with typed handles.
 //!
 //! Objects never pass through the head: the client asks the head where an object is (or where
-//! to put one) and streams it from or to that worker, checking size and CRC-32.
+//! to put one) and streams it from or to that worker, checking size and CRC-32. A worker on the
+//! same host is read and written through shared memory instead ([`local`]).
 
 mod actors;
 mod breaker;
@@ -12,6 +13,7 @@ mod error;
 mod heads;
 mod inference;
 mod link;
+mod local;
 mod objects;
 mod replicas;
 mod retrieval;
@@ -64,6 +66,11 @@ pub struct ClientConfig {
     /// released ([`Client::release`]) or when the lease runs out after the client is gone.
     /// `None` (the CLI): outputs live until freed explicitly ([`Client::free`]).
     pub session_lease: Option<Duration>,
+    /// Read and write objects of workers on this host through shared memory (mapping their
+    /// tmpfs arena files, like Ray's plasma store) instead of streaming them over gRPC. Workers
+    /// that turn out not to be local (another container, another user) are streamed from. The
+    /// default is on unless the environment sets `XNAI_SHARED_MEMORY=0`.
+    pub shared_memory: bool,
 }
 
 impl Default for ClientConfig {
@@ -74,6 +81,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(5),
             actor_start_timeout: Duration::from_secs(60),
             session_lease: Some(DEFAULT_SESSION_LEASE),
+            shared_memory: std::env::var("XNAI_SHARED_MEMORY").map_or(true, |v| v.trim() != "0"),
         }
     }
 }
@@ -102,6 +110,7 @@ pub(crate) struct Inner {
     config: ClientConfig,
     session: session::SessionState,
     breakers: breaker::WorkerBreakers,
+    local: local::LocalArenas,
 }
 
 /// A fresh random request id; one per logical write, reused when the write is retried.
@@ -148,6 +157,7 @@ impl Client {
         let head = HeadLink::connect(&config.heads, token.clone(), config.connect_timeout).await?;
         let workers = WorkerPool::new(token, config.connect_timeout);
         let lease = config.session_lease;
+        let local = local::LocalArenas::new(config.shared_memory);
         let client = Self {
             inner: Arc::new(Inner {
                 head,
@@ -155,6 +165,7 @@ impl Client {
                 config,
                 session: Default::default(),
                 breakers: Default::default(),
+                local,
             }),
         };
         if let Some(lease) = lease {

@@ -1,7 +1,8 @@
 //! Object transfer: `get` (locate at the head, then stream from a worker holding a copy,
 //! checking offsets, total size and CRC-32, falling back to the next copy) and `put` (pick a
 //! target worker, then stream a header and 1 MiB chunks). Files are streamed in chunks so a
-//! 64 MiB+ object is never held in memory whole.
+//! 64 MiB+ object is never held in memory whole. A worker on this host is read and written
+//! through shared memory instead when it can be ([`super::local`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -222,7 +223,13 @@ impl Client {
                     return Err(last);
                 }
                 started = true;
-                let fetch = self.fetch_from(&info, &loc.address, sink);
+                let fetch = async {
+                    if let Some(bytes) = self.get_local(&info, &loc.address).await? {
+                        sink.begin(info.size);
+                        return sink.write(bytes).await;
+                    }
+                    self.fetch_from(&info, &loc.address, sink).await
+                };
                 match self.inner.breakers.call(&loc.address, fetch).await {
                     Ok(()) => return Ok(info),
                     Err(e @ Error::Io { .. }) => return Err(e),
@@ -295,8 +302,11 @@ impl Client {
     /// Stores `data` as a new object on the worker the head picks; returns its reference.
     pub async fn put(&self, data: Bytes) -> Result<ObjectRef> {
         let size = data.len() as u64;
+        let (address, mut stub) = self.put_target(size).await?;
+        if let Some(stored) = self.put_local(&address, &data).await? {
+            return Ok(stored);
+        }
         let crc = crc32fast::hash(&data);
-        let mut stub = self.put_target(size).await?;
         let stream =
             tokio_stream::iter(std::iter::once(header(size, Some(crc))).chain(chunked(data)));
         let reply = stub.put_object(stream).await?.into_inner();
@@ -312,7 +322,16 @@ impl Client {
             .metadata()
             .map_err(|e| Error::io(format!("reading {name}"), e))?
             .len();
-        let mut stub = self.put_target(size).await?;
+        let (address, mut stub) = self.put_target(size).await?;
+        let local_src = file
+            .try_clone()
+            .map_err(|e| Error::io(format!("opening {name}"), e))?;
+        if let Some(stored) = self
+            .put_file_local(&address, local_src, &name, size)
+            .await?
+        {
+            return Ok(stored);
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
         let reader_name = name.clone();
         let reader = tokio::task::spawn_blocking(move || read_chunks(file, &reader_name, tx));
@@ -335,14 +354,16 @@ impl Client {
         check_put_reply(sent.into_inner(), size, crc)
     }
 
-    async fn put_target(&self, size: u64) -> Result<super::link::WorkerStub> {
+    /// The worker the head picks for a new object of `size` bytes: its address and a stub.
+    async fn put_target(&self, size: u64) -> Result<(String, super::link::WorkerStub)> {
         let loc = head_call!(
             self.inner.head,
             pick_put_target,
             pb::PickPutTargetRequest { size }
         )
         .await?;
-        self.inner.workers.stub(&loc.address)
+        let stub = self.inner.workers.stub(&loc.address)?;
+        Ok((loc.address, stub))
     }
 }
 

@@ -257,7 +257,9 @@ async fn actors(
     Ok(())
 }
 
-async fn objects(args: &Args, client: &Client, rows: &mut Vec<Row>) -> Result<()> {
+/// Put then get objects of 1 MiB and 100 MiB. `how` names the path in the row ("" for the
+/// default client, which uses shared memory with same-host workers).
+async fn objects(args: &Args, client: &Client, how: &str, rows: &mut Vec<Row>) -> Result<()> {
     for (label, size, count) in [("1 MiB", 1usize << 20, 50usize), ("100 MiB", 100 << 20, 3)] {
         let data = Bytes::from(xnai_worker::functions::fill_bytes(size, 5));
         let (mut put, mut get) = (vec![], vec![]);
@@ -279,8 +281,8 @@ async fn objects(args: &Args, client: &Client, rows: &mut Vec<Row>) -> Result<()
             }
             get.push((size * count) as f64 / start.elapsed().as_secs_f64() / 1e9);
         }
-        rows.push(summarize(&format!("put {label} objects"), "GB/s", put));
-        rows.push(summarize(&format!("get {label} objects"), "GB/s", get));
+        rows.push(summarize(&format!("put {label} objects{how}"), "GB/s", put));
+        rows.push(summarize(&format!("get {label} objects{how}"), "GB/s", get));
     }
     Ok(())
 }
@@ -306,7 +308,12 @@ fn main() -> Result<()> {
         let client = cluster.client().await?;
         tasks(&args, &client, &mut rows).await?;
         actors(&args, &cluster, &client, &mut rows).await?;
-        objects(&args, &client, &mut rows).await?;
+        objects(&args, &client, "", &mut rows).await?;
+        // The same transfers forced over gRPC streams (what a client on another host gets).
+        let mut config = cluster.client_config();
+        config.shared_memory = false;
+        let streamed = Client::connect(config).await?;
+        objects(&args, &streamed, ", streamed", &mut rows).await?;
         anyhow::Ok(())
     })?;
     println!("| benchmark | median | min..max | unit |");

@@ -4,6 +4,7 @@
 
 mod t10_tasks;
 mod t20_objects;
+mod t21_shared_memory;
 mod t30_actors;
 mod t40_wire;
 mod t50_status;

@@ -7,6 +7,7 @@
 
 mod fsops;
 mod index;
+mod local;
 pub mod pressure;
 mod writer;
 
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use xnai_proto::ids::ObjectId;
 
 pub use fsops::{FsSpace, fs_space, is_tmpfs};
+pub use local::{CreatedPut, LocalPuts};
 pub use writer::ObjectWriter;
 
 use crate::error::{Result, WorkerError};
@@ -112,6 +114,19 @@ impl Drop for ObjectHandle {
     }
 }
 
+/// Where a stored object's file is, for a same-host reader that maps it itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFile {
+    /// Absolute path of the file.
+    pub path: PathBuf,
+    /// `st_dev` of the file.
+    pub device: u64,
+    /// `st_ino` of the file.
+    pub inode: u64,
+    /// Size and checksum.
+    pub meta: StoredMeta,
+}
+
 /// Usage figures for heartbeats and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArenaUsage {
@@ -130,6 +145,9 @@ impl Arena {
     /// Stale arena files in an existing directory are removed: the arena is volatile.
     pub fn open(config: ArenaConfig) -> Result<(Arena, EvictionReceiver)> {
         let dir = config.dir.clone().unwrap_or_else(fsops::default_dir);
+        // Absolute, so same-host clients can be told where object files are.
+        let dir = std::path::absolute(&dir)
+            .map_err(|e| WorkerError::io(format!("arena: resolving {}", dir.display()), e))?;
         let owns_dir = !dir.exists();
         if owns_dir {
             let parent = dir
@@ -259,6 +277,34 @@ impl Arena {
         }
         h.bytes = bytes;
         Ok(h)
+    }
+
+    /// Where the object's file is (and marks it used), for a same-host client that maps it.
+    /// The file is immutable; if the object is evicted or deleted later it is only unlinked, so
+    /// a mapping made from it stays valid.
+    pub fn file_of(&self, id: &ObjectId) -> Result<ObjectFile> {
+        let meta = {
+            let mut ix = self.shared.lock();
+            let e = ix.pin(id).ok_or(WorkerError::ObjectNotFound(*id))?;
+            let meta = StoredMeta {
+                size: e.size,
+                crc32: e.crc32,
+            };
+            ix.unpin(id);
+            meta
+        };
+        let path = fsops::object_path(&self.shared.dir, id);
+        let m = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => WorkerError::ObjectNotFound(*id),
+            _ => WorkerError::io(format!("arena: stat {}", path.display()), e),
+        })?;
+        use std::os::unix::fs::MetadataExt;
+        Ok(ObjectFile {
+            device: m.dev(),
+            inode: m.ino(),
+            path,
+            meta,
+        })
     }
 
     /// Delete objects (primary or not); returns the ids that were present.

@@ -1,11 +1,13 @@
 //! Writing one object: capacity is reserved first ([`Reservation`]), bytes go straight into a
 //! temporary file while the CRC-32 is computed, and `commit` checks size and checksum before the
 //! rename makes the object visible. Dropping an uncommitted writer removes the temp file and
-//! releases the reservation, so there is never a partial object.
+//! releases the reservation, so there is never a partial object. A same-host client may fill
+//! the temporary file itself ([`ObjectWriter::adopt_file`] then checks and checksums it).
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use xnai_proto::ids::ObjectId;
@@ -56,7 +58,11 @@ impl ObjectWriter {
         let shared = &reservation.shared;
         let seq = shared.next_seq();
         let temp = fsops::temp_path(&shared.dir, &id, seq);
-        let file = File::create(&temp)
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&temp)
             .map_err(|e| WorkerError::io(format!("arena: creating {}", temp.display()), e))?;
         Ok(Self {
             reservation,
@@ -83,6 +89,57 @@ impl ObjectWriter {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The temporary file (not visible as an object until committed).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// `(st_dev, st_ino)` of the temporary file, so a same-host client can check it opened it.
+    pub fn file_identity(&self) -> Result<(u64, u64)> {
+        let file = self.file.as_ref().ok_or(WorkerError::ShuttingDown)?;
+        let m = file
+            .metadata()
+            .map_err(|e| WorkerError::io(format!("arena: stat {}", self.temp.display()), e))?;
+        Ok((m.dev(), m.ino()))
+    }
+
+    /// Take the file's contents as the object's bytes when someone else (a same-host client)
+    /// wrote them: the file must still be this writer's file and hold exactly the announced size.
+    /// Reads the whole file once for the CRC-32 (blocking).
+    pub fn adopt_file(&mut self) -> Result<()> {
+        let file = self.file.as_ref().ok_or(WorkerError::ShuttingDown)?;
+        let ctx = |what: &str| format!("arena: {what} {}", self.temp.display());
+        let ours = file
+            .metadata()
+            .map_err(|e| WorkerError::io(ctx("stat"), e))?;
+        let named =
+            std::fs::symlink_metadata(&self.temp).map_err(|e| WorkerError::io(ctx("stat"), e))?;
+        if !named.file_type().is_file() || named.ino() != ours.ino() || named.dev() != ours.dev() {
+            return Err(WorkerError::BadRequest(format!(
+                "the file of object {} was replaced; write into it, do not rename or recreate it",
+                self.id
+            )));
+        }
+        if ours.len() != self.size {
+            return Err(WorkerError::SizeMismatch {
+                expected: self.size,
+                got: ours.len(),
+            });
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        if self.size > 0 {
+            // SAFETY: read-only view of our own temp file for the duration of this call; a
+            // writer changing it meanwhile can only change which CRC is computed, and a
+            // mismatch with the sender's CRC refuses the object.
+            let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }
+                .map_err(|e| WorkerError::io(ctx("mapping"), e))?;
+            hasher.update(&map);
+        }
+        self.hasher = hasher;
+        self.written = self.size;
+        Ok(())
     }
 
     /// Append bytes. More bytes than announced is refused with `SizeMismatch`.

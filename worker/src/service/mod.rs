@@ -1,6 +1,8 @@
 //! The `Worker` gRPC service: thin handlers that decode ([`crate::convert`]), call the
-//! executor, actor host or arena, and encode. Object streaming lives in [`objects`].
+//! executor, actor host or arena, and encode. Object streaming lives in [`objects`], the
+//! same-host shared-memory service in [`local`].
 
+mod local;
 mod objects;
 
 use std::pin::Pin;
@@ -18,6 +20,8 @@ use crate::executor::Executor;
 use crate::head_link::ObjectReporter;
 use crate::inference_actor::{self, InferenceActors};
 use crate::retrieval_actor::{self, RetrievalActors};
+
+pub use local::LocalArenaService;
 
 /// The worker's gRPC service. Cheap to clone.
 #[derive(Clone)]

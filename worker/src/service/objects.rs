@@ -10,7 +10,7 @@ use xnai_proto::limits::CHUNK_BYTES;
 use xnai_proto::pb;
 
 use super::ChunkStream;
-use crate::arena::{Arena, CopyKind};
+use crate::arena::{Arena, CopyKind, StoredMeta};
 use crate::convert;
 use crate::error::{Result, WorkerError};
 use crate::head_link::{ObjectReporter, ReportedCopy};
@@ -70,19 +70,30 @@ pub(super) async fn put(
             }
         }
         let meta = writer.commit(header.crc32)?;
-        if let Err(e) = reporter.object_added(id, meta, ReportedCopy::Put).await {
-            arena.delete(&[id]);
-            return Err(e);
-        }
-        tracing::debug!(crc32 = meta.crc32, "put stored and reported");
-        Ok(pb::PutObjectReply {
-            object_id: id.hex(),
-            size: meta.size,
-            crc32: meta.crc32,
-        })
+        report_put(arena, reporter, id, meta).await
     }
     .instrument(span)
     .await
+}
+
+/// Record a stored put at the head (dropping it if the head refuses) and build the reply: a put
+/// is acknowledged only once the head has logged its copy.
+pub(super) async fn report_put(
+    arena: &Arena,
+    reporter: &dyn ObjectReporter,
+    id: ObjectId,
+    meta: StoredMeta,
+) -> Result<pb::PutObjectReply> {
+    if let Err(e) = reporter.object_added(id, meta, ReportedCopy::Put).await {
+        arena.delete(&[id]);
+        return Err(e);
+    }
+    tracing::debug!(object_id = %id, crc32 = meta.crc32, "put stored and reported");
+    Ok(pb::PutObjectReply {
+        object_id: id.hex(),
+        size: meta.size,
+        crc32: meta.crc32,
+    })
 }
 
 /// Parses a sender-chosen put id: a valid object id with the put mark (low byte 00).
