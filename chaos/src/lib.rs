@@ -37,7 +37,8 @@ use crate::target::Target;
 const SETTLE: Duration = Duration::from_secs(30);
 
 /// Run a whole chaos run and return its report (also written to `cfg.report`).
-/// `keep_dir` keeps the local target's directory (logs, head data) for inspection.
+/// `keep_dir` keeps the local target's directory (logs, head data) for inspection; it is kept
+/// anyway when a node crashed or the nemesis failed.
 pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
     let steps = schedule::plan(cfg.seed, &cfg.nemeses, cfg.duration, cfg.heads, cfg.workers);
     tracing::info!(
@@ -111,7 +112,8 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
     workload::verify::final_reads(ctx.clone()).await;
     poller.abort();
     let history = rec.snapshot();
-    let kept = nemesis.target.stop(keep_dir).await;
+    // A crashed node's logs and data are kept for inspection whatever `keep_dir` says.
+    let kept = nemesis.target.stop(keep_dir || !extra.is_empty()).await;
     tracing::info!("--- checking {} operations", history.ops.len());
     let checks = checkers::check_all(&history);
     let warnings = checkers::acked_lost::warnings(&history);

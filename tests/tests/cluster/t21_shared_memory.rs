@@ -24,13 +24,23 @@ fn mapped(needle: &str) -> anyhow::Result<bool> {
     Ok(std::fs::read_to_string("/proc/self/maps")?.contains(needle))
 }
 
-/// Writes `data` into a reserved put file the way the SDK does, checking it is the worker's file.
-fn write_reserved(put: &pb::CreateLocalPutReply, data: &[u8]) -> anyhow::Result<()> {
+/// Opens a raw local put for `data` and writes it into the reserved file the way the SDK does
+/// (checking it is the worker's file); the put is not sealed yet.
+async fn open_and_write(
+    local: &mut LocalStub,
+    data: &[u8],
+) -> anyhow::Result<pb::CreateLocalPutReply> {
+    let put = local
+        .create_local_put(pb::CreateLocalPutRequest {
+            size: data.len() as u64,
+        })
+        .await?
+        .into_inner();
     let f = std::fs::OpenOptions::new().write(true).open(&put.path)?;
     let m = f.metadata()?;
     anyhow::ensure!((m.dev(), m.ino()) == (put.device, put.inode), "same file");
     f.write_all_at(data, 0)?;
-    Ok(())
+    Ok(put)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,13 +155,7 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
 
     tracing::info!("--- phase: a seal whose bytes do not match is refused and dropped");
     let small = Bytes::from(xnai_worker::functions::fill_bytes(1 << 20, 4));
-    let put = local
-        .create_local_put(pb::CreateLocalPutRequest {
-            size: small.len() as u64,
-        })
-        .await?
-        .into_inner();
-    write_reserved(&put, &small)?;
+    let put = open_and_write(&mut local, &small).await?;
     let e = local
         .seal_local_put(pb::SealLocalPutRequest {
             ticket: put.ticket,
@@ -189,13 +193,7 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
     }
 
     tracing::info!("--- phase: a well-formed raw put is an object every client reads");
-    let put = local
-        .create_local_put(pb::CreateLocalPutRequest {
-            size: small.len() as u64,
-        })
-        .await?
-        .into_inner();
-    write_reserved(&put, &small)?;
+    let put = open_and_write(&mut local, &small).await?;
     let reply = local
         .seal_local_put(pb::SealLocalPutRequest {
             ticket: put.ticket,
