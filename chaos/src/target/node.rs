@@ -123,9 +123,9 @@ impl Node {
     pub fn exited(&mut self) -> Option<String> {
         let status = self.child.as_mut()?.try_wait().ok()??;
         self.child = None;
-        let tail = log_tail(&self.log, CRASH_LOG_LINES);
+        let tail = xnai_client::launcher::procs::log_tail(&self.log, CRASH_LOG_LINES);
         Some(format!(
-            "{} exited by itself ({status}); see {}; its last log lines:\n{tail}",
+            "{} exited by itself ({status}); see {}; its last log lines: {tail}",
             self.name,
             self.log.display()
         ))
@@ -152,34 +152,3 @@ impl Node {
 
 /// Log lines quoted when a node exits by itself.
 const CRASH_LOG_LINES: usize = 20;
-
-/// The last `n` lines of the file at `path` (each cut to 300 characters), indented.
-fn log_tail(path: &std::path::Path, n: usize) -> String {
-    let Ok(bytes) = std::fs::read(path) else {
-        return "    (log unreadable)".into();
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| format!("    {}", l.chars().take(300).collect::<String>()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[cfg(test)]
-mod tail_tests {
-    #[test]
-    fn log_tail_quotes_the_last_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("n.log");
-        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
-        std::fs::write(&path, text).unwrap();
-        let tail = super::log_tail(&path, 3);
-        assert_eq!(tail, "    line 27\n    line 28\n    line 29");
-        assert_eq!(
-            super::log_tail(&dir.path().join("none"), 3),
-            "    (log unreadable)"
-        );
-    }
-}

@@ -51,6 +51,42 @@ impl LocalArenas {
                 .contains(address)
     }
 
+    /// A LocalArena reply, or `None` (the worker remembered as remote) when the worker does
+    /// not offer that service.
+    fn reply<T>(
+        &self,
+        address: &str,
+        r: std::result::Result<tonic::Response<T>, tonic::Status>,
+    ) -> Result<Option<T>> {
+        match r {
+            Ok(r) => Ok(Some(r.into_inner())),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                self.mark_remote(address, "no LocalArena service");
+                Ok(None)
+            }
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    /// What a failed local read or write means for the caller: `None` (stream instead, the
+    /// worker remembered as remote) or an error; `corrupt` words a checksum or size mismatch.
+    fn missed<T>(
+        &self,
+        address: &str,
+        miss: Miss,
+        corrupt: impl FnOnce(String) -> Error,
+    ) -> Result<Option<T>> {
+        match miss {
+            Miss::NotLocal(why) => {
+                self.mark_remote(address, &why);
+                Ok(None)
+            }
+            Miss::Corrupt(what) => Err(corrupt(what)),
+            Miss::Changed(what) => Err(Error::InvalidArgument(what)),
+            Miss::Io(what, e) => Err(Error::io(what, e)),
+        }
+    }
+
     fn mark_remote(&self, address: &str, why: &str) {
         tracing::debug!(
             address,
@@ -197,13 +233,8 @@ impl Client {
         let req = pb::OpenObjectRequest {
             object_id: info.object_id.hex(),
         };
-        let file = match stub.open_object(req).await {
-            Ok(r) => r.into_inner(),
-            Err(s) if s.code() == tonic::Code::Unimplemented => {
-                local.mark_remote(address, "no LocalArena service");
-                return Ok(None);
-            }
-            Err(s) => return Err(s.into()),
+        let Some(file) = local.reply(address, stub.open_object(req).await)? else {
+            return Ok(None);
         };
         let corrupt = |what: String| Error::Corrupt {
             object: info.object_id.hex(),
@@ -218,13 +249,7 @@ impl Client {
         }
         match blocking(move || map_checked(&file)).await {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(Miss::NotLocal(why)) => {
-                local.mark_remote(address, &why);
-                Ok(None)
-            }
-            Err(Miss::Corrupt(what)) => Err(corrupt(what)),
-            Err(Miss::Changed(what)) => Err(Error::Protocol(what)),
-            Err(Miss::Io(what, e)) => Err(Error::io(what, e)),
+            Err(miss) => local.missed(address, miss, corrupt),
         }
     }
 
@@ -263,16 +288,11 @@ impl Client {
             return Ok(None);
         }
         let mut stub = self.inner.workers.local_stub(address)?;
-        let put = match stub
+        let created = stub
             .create_local_put(pb::CreateLocalPutRequest { size })
-            .await
-        {
-            Ok(r) => r.into_inner(),
-            Err(s) if s.code() == tonic::Code::Unimplemented => {
-                local.mark_remote(address, "no LocalArena service");
-                return Ok(None);
-            }
-            Err(s) => return Err(s.into()),
+            .await;
+        let Some(put) = local.reply(address, created)? else {
+            return Ok(None);
         };
         let ticket = put.ticket;
         let crc = match blocking(move || write(&put)).await {
@@ -285,15 +305,7 @@ impl Client {
                 if let Err(s) = abort {
                     tracing::debug!(ticket, "aborting a local put: {}", s.message());
                 }
-                return match miss {
-                    Miss::NotLocal(why) => {
-                        local.mark_remote(address, &why);
-                        Ok(None)
-                    }
-                    Miss::Corrupt(what) => Err(Error::Protocol(what)),
-                    Miss::Changed(what) => Err(Error::InvalidArgument(what)),
-                    Miss::Io(what, e) => Err(Error::io(what, e)),
-                };
+                return local.missed(address, miss, Error::Protocol);
             }
         };
         let reply = stub

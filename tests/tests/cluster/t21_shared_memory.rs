@@ -43,6 +43,13 @@ async fn open_and_write(
     Ok(put)
 }
 
+/// Requires `r` to be refused with `code` and a message containing `needle`.
+fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: tonic::Code, needle: &str) {
+    let e = r.expect_err("the call must be refused");
+    assert_eq!(e.code(), code, "{e:?}");
+    assert!(e.message().contains(needle), "{e:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
     init_tracing();
@@ -95,13 +102,14 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
         .connect()
         .await?;
     let mut bare = pb::local_arena_client::LocalArenaClient::new(ch.clone());
-    let e = bare
-        .open_object(pb::OpenObjectRequest {
+    refused(
+        bare.open_object(pb::OpenObjectRequest {
             object_id: hex.clone(),
         })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+        .await,
+        tonic::Code::Unauthenticated,
+        "token",
+    );
     let mut local: LocalStub =
         pb::local_arena_client::LocalArenaClient::with_interceptor(ch, TokenInject::new(&c.token)?);
     let file = local
@@ -117,62 +125,74 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
     );
 
     tracing::info!("--- phase: bad input gets a clear status");
-    let e = local
-        .open_object(pb::OpenObjectRequest {
-            object_id: "xyz".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
-    assert!(e.message().contains("malformed object id"), "{e:?}");
-    let e = local
-        .open_object(pb::OpenObjectRequest {
-            object_id: "0000000000000000000000000000ab00".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
-    let e = local
-        .create_local_put(pb::CreateLocalPutRequest { size: 0 })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
-    let e = local
-        .create_local_put(pb::CreateLocalPutRequest { size: 65 << 20 })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-    assert!(e.message().contains("arena full"), "{e:?}");
-    let e = local
-        .seal_local_put(pb::SealLocalPutRequest {
-            ticket: 12345,
-            crc32: 0,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
-    assert!(e.message().contains("no open local put"), "{e:?}");
+    refused(
+        local
+            .open_object(pb::OpenObjectRequest {
+                object_id: "xyz".into(),
+            })
+            .await,
+        tonic::Code::InvalidArgument,
+        "malformed object id",
+    );
+    refused(
+        local
+            .open_object(pb::OpenObjectRequest {
+                object_id: "0000000000000000000000000000ab00".into(),
+            })
+            .await,
+        tonic::Code::NotFound,
+        "no object",
+    );
+    refused(
+        local
+            .create_local_put(pb::CreateLocalPutRequest { size: 0 })
+            .await,
+        tonic::Code::InvalidArgument,
+        "at least 1 byte",
+    );
+    refused(
+        local
+            .create_local_put(pb::CreateLocalPutRequest { size: 65 << 20 })
+            .await,
+        tonic::Code::ResourceExhausted,
+        "arena full",
+    );
+    refused(
+        local
+            .seal_local_put(pb::SealLocalPutRequest {
+                ticket: 12345,
+                crc32: 0,
+            })
+            .await,
+        tonic::Code::NotFound,
+        "no open local put",
+    );
 
     tracing::info!("--- phase: a seal whose bytes do not match is refused and dropped");
     let small = Bytes::from(xnai_worker::functions::fill_bytes(1 << 20, 4));
     let put = open_and_write(&mut local, &small).await?;
-    let e = local
-        .seal_local_put(pb::SealLocalPutRequest {
-            ticket: put.ticket,
-            crc32: crc32fast::hash(&small) ^ 1,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
-    assert!(e.message().contains("checksum mismatch"), "{e:?}");
+    refused(
+        local
+            .seal_local_put(pb::SealLocalPutRequest {
+                ticket: put.ticket,
+                crc32: crc32fast::hash(&small) ^ 1,
+            })
+            .await,
+        tonic::Code::InvalidArgument,
+        "checksum mismatch",
+    );
     assert!(!std::path::Path::new(&put.path).exists(), "file removed");
-    let e = local
-        .abort_local_put(pb::AbortLocalPutRequest { ticket: put.ticket })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::NotFound, "the put is gone: {e:?}");
+    refused(
+        local
+            .abort_local_put(pb::AbortLocalPutRequest { ticket: put.ticket })
+            .await,
+        tonic::Code::NotFound,
+        "no open local put",
+    );
 
-    tracing::info!("--- phase: at most 64 open puts; aborting frees their reservations");
+    tracing::info!(
+        "--- phase: at most 64 open puts; aborting them frees their slots (the put below needs one)"
+    );
     let mut tickets = Vec::new();
     for _ in 0..xnai_proto::limits::MAX_OPEN_LOCAL_PUTS {
         let p = local
@@ -180,12 +200,13 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
             .await?;
         tickets.push(p.into_inner().ticket);
     }
-    let e = local
-        .create_local_put(pb::CreateLocalPutRequest { size: 1 })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-    assert!(e.message().contains("local puts are open"), "{e:?}");
+    refused(
+        local
+            .create_local_put(pb::CreateLocalPutRequest { size: 1 })
+            .await,
+        tonic::Code::ResourceExhausted,
+        "local puts are open",
+    );
     for t in tickets {
         local
             .abort_local_put(pb::AbortLocalPutRequest { ticket: t })

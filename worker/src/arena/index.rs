@@ -145,12 +145,18 @@ impl Index {
         Commit::Inserted
     }
 
-    /// Pin an object for reading and mark it used; `None` if absent.
-    pub fn pin(&mut self, id: &ObjectId) -> Option<&Entry> {
+    /// Mark an object used (for LRU order); `None` if absent.
+    pub fn touch(&mut self, id: &ObjectId) -> Option<&mut Entry> {
         let tick = self.next_tick();
         let e = self.entries.get_mut(id)?;
-        e.pins += 1;
         e.last_use = tick;
+        Some(e)
+    }
+
+    /// Pin an object for reading and mark it used; `None` if absent.
+    pub fn pin(&mut self, id: &ObjectId) -> Option<&Entry> {
+        let e = self.touch(id)?;
+        e.pins += 1;
         Some(e)
     }
 

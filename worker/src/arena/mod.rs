@@ -285,13 +285,11 @@ impl Arena {
     pub fn file_of(&self, id: &ObjectId) -> Result<ObjectFile> {
         let meta = {
             let mut ix = self.shared.lock();
-            let e = ix.pin(id).ok_or(WorkerError::ObjectNotFound(*id))?;
-            let meta = StoredMeta {
+            let e = ix.touch(id).ok_or(WorkerError::ObjectNotFound(*id))?;
+            StoredMeta {
                 size: e.size,
                 crc32: e.crc32,
-            };
-            ix.unpin(id);
-            meta
+            }
         };
         let path = fsops::object_path(&self.shared.dir, id);
         let m = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
