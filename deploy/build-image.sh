@@ -17,9 +17,9 @@ else
     TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_DIR/target}"
     PROFILE_FLAG=()
     [[ "$XNAI_PROFILE" == release ]] && PROFILE_FLAG=(--release)
-    say "cargo build ${PROFILE_FLAG[*]} (xnai-head, xnai-worker, xnai-client) into $TARGET_DIR"
+    say "cargo build ${PROFILE_FLAG[*]} (xnai-head, xnai-worker, xnai-cli) into $TARGET_DIR"
     (cd "$REPO_DIR" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build "${PROFILE_FLAG[@]}" \
-        -p xnai-head -p xnai-worker -p xnai-client --bins) || die "cargo build failed"
+        -p xnai-head -p xnai-worker -p xnai-cli --bins) || die "cargo build failed"
     BIN_DIR="$TARGET_DIR/$XNAI_PROFILE"
 fi
 for b in "${BINS[@]}"; do

@@ -24,7 +24,7 @@ pub enum ChaosError {
     },
     /// The cluster could not be reached for setup (before any fault).
     #[error("client: {0}")]
-    Client(#[from] xnai_client::Error),
+    Client(#[from] xnai_sdk::Error),
 }
 
 impl ChaosError {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use xnai_client::{Client, ClientConfig};
+use xnai_sdk::{Client, ClientConfig};
 
 use crate::checkers::Violation;
 use crate::config::RunConfig;

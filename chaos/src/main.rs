@@ -81,7 +81,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,xnai_client=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,xnai_sdk=warn")),
         )
         .with_writer(std::io::stderr)
         .init();

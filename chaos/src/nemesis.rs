@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use xnai_client::{Arg, Client, ObjectRef, Resources, TaskOptions};
+use xnai_sdk::{Arg, Client, ObjectRef, Resources, TaskOptions};
 
 use crate::config::NemesisKind;
 use crate::error::Result;

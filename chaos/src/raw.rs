@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::Code;
 use tonic::codegen::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use xnai_proto::auth::TokenInject;
 use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::net::{self, Backoff, Traffic};
 use xnai_proto::pb::head_client::HeadClient;
 
 use crate::error::{ChaosError, Result};
@@ -23,6 +23,8 @@ pub type HeadStub = HeadClient<InterceptedService<Channel, TokenInject>>;
 
 /// Longest single attempt: a blackholed head must not hold a client forever.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+/// Pause after each full round over the heads: 100 ms doubling to 400 ms.
+const ROUND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
 
 /// How a call ended.
 #[derive(Debug)]
@@ -48,15 +50,10 @@ impl RawHead {
             TokenInject::new(token).map_err(|s| ChaosError::Config(s.message().to_string()))?;
         let mut stubs = Vec::new();
         for h in heads {
-            let ep = Endpoint::from_shared(format!("http://{h}"))
-                .map_err(|e| ChaosError::Config(format!("bad head address {h}: {e}")))?
-                .connect_timeout(Duration::from_secs(2))
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(1))
-                .keep_alive_timeout(Duration::from_secs(2))
-                .keep_alive_while_idle(true);
+            let channel = net::lazy_channel(h, Traffic::Control)
+                .map_err(|e| ChaosError::Config(format!("head: {e}")))?;
             stubs.push(
-                HeadClient::with_interceptor(ep.connect_lazy(), token.clone())
+                HeadClient::with_interceptor(channel, token.clone())
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES),
             );
@@ -81,7 +78,7 @@ impl RawHead {
         let deadline = Instant::now() + budget;
         let mut i = self.current.load(Ordering::Relaxed) % n;
         let mut last = String::from("no attempt");
-        let mut round = 0u32;
+        let mut backoff = ROUND_BACKOFF;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -92,15 +89,8 @@ impl RawHead {
                     self.current.store(i, Ordering::Relaxed);
                     return Reply::Ok(r.into_inner());
                 }
-                Ok(Err(s))
-                    if !matches!(
-                        s.code(),
-                        Code::Unavailable
-                            | Code::Unknown
-                            | Code::Cancelled
-                            | Code::DeadlineExceeded
-                    ) =>
-                {
+                // A deadline the head did not meet is as ambiguous as a lost connection.
+                Ok(Err(s)) if !net::node_failed(s.code()) => {
                     self.current.store(i, Ordering::Relaxed);
                     return Reply::Fail(s);
                 }
@@ -109,9 +99,7 @@ impl RawHead {
             }
             i = (i + 1) % n;
             if i == 0 {
-                round += 1;
-                let pause = Duration::from_millis((50u64 << round.min(3)).min(400));
-                tokio::time::sleep(pause).await;
+                backoff.wait().await;
             }
         }
     }

@@ -1,19 +1,23 @@
 //! Seeded randomness: one splitmix64 generator, so a run replays exactly from its seed (the
-//! schedule, every client's choice of operation, sizes, seeds of `fill`, put contents), and the
-//! same stream the worker's built-in `fill` writes, so digests can be recomputed here.
+//! schedule, every client's choice of operation, sizes, seeds of `fill`, put contents). It is
+//! the SDK's [`SplitMix64`], the stream the worker's built-in `fill` writes.
 
-use sha2::{Digest, Sha256};
+use xnai_sdk::builtins::SplitMix64;
+pub use xnai_sdk::builtins::{fill_bytes, sha256_hex};
 
-/// A splitmix64 generator. Not cryptographic; deterministic for a given seed on every platform.
+/// The harness's generator: [`SplitMix64`] plus named streams and ranges. Not cryptographic;
+/// deterministic for a given seed on every platform.
 #[derive(Clone, Debug)]
 pub struct Rng {
-    state: u64,
+    inner: SplitMix64,
 }
 
 impl Rng {
     /// A generator starting at `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self {
+            inner: SplitMix64::new(seed),
+        }
     }
 
     /// A generator for a named stream of a run (`"schedule"`, `"client-3"`): independent streams
@@ -30,11 +34,7 @@ impl Rng {
 
     /// The next 64-bit output (splitmix64).
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
@@ -54,24 +54,8 @@ impl Rng {
 
     /// `len` bytes of this stream.
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(len);
-        out
+        self.inner.bytes(len)
     }
-}
-
-/// What the worker's built-in `fill BYTES SEED` returns: the splitmix64 stream from `seed`,
-/// little-endian, truncated to `len`.
-pub fn fill_bytes(len: usize, seed: u64) -> Vec<u8> {
-    Rng::new(seed).bytes(len)
-}
-
-/// Lowercase hex SHA-256, what the built-in `digest` returns.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 #[cfg(test)]
@@ -79,10 +63,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fill_matches_the_worker_definition() {
-        // The worker's own test pins the first output for seed 0.
-        assert_eq!(fill_bytes(8, 0), 0xe220_a839_7b1d_cdafu64.to_le_bytes());
-        assert_eq!(&fill_bytes(13, 7)[..], &fill_bytes(20, 7)[..13]);
+    fn put_contents_are_the_fill_stream() {
+        assert_eq!(Rng::new(7).bytes(13), fill_bytes(13, 7));
     }
 
     #[test]

@@ -123,8 +123,14 @@ pub enum HeadError {
 }
 
 impl From<HeadError> for tonic::Status {
+    /// The one map from a head error to a gRPC status. "Not the leader", whether the gate
+    /// refused the call or a proposal lost leadership mid-flight, is UNAVAILABLE carrying the
+    /// toolkit's leader hint, so callers go to the leader.
     fn from(e: HeadError) -> Self {
         use tonic::Code;
+        if let HeadError::Log(not_leader @ LogError::NotLeader { leader }) = &e {
+            return xnai_proto::net::not_leader(not_leader.to_string(), leader.as_deref());
+        }
         let code = match &e {
             HeadError::MalformedId(_)
             | HeadError::MissingRequestId
@@ -223,5 +229,25 @@ mod tests {
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().contains("malformed task id"));
         assert_eq!(status(LogError::Closed).code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn losing_leadership_mid_proposal_names_the_leader() {
+        // What a pending proposal fails with when this head steps down before it commits.
+        let lost = HeadError::from(LogError::NotLeader {
+            leader: Some("127.0.0.1:7002".into()),
+        });
+        let s = Status::from(lost);
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(
+            xnai_proto::net::leader_hint(&s),
+            Some("127.0.0.1:7002"),
+            "{s:?}"
+        );
+        assert_eq!(s.message(), "not the leader; leader is 127.0.0.1:7002");
+        let s = Status::from(HeadError::from(LogError::NotLeader { leader: None }));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(xnai_proto::net::leader_hint(&s), None);
+        assert!(xnai_proto::net::retriable(s.code()));
     }
 }

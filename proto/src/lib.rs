@@ -1,10 +1,13 @@
 //! xnai's wire contract: the generated gRPC types and stubs, plus the few helpers every node
-//! shares at the wire boundary (ids, the cluster token, message limits). No domain logic here.
+//! shares at the wire boundary (ids, the cluster token, message limits, and the wire toolkit
+//! [`net`]: endpoints, leader hint, retry and delivery rules, backoff, breakers). No domain
+//! logic here.
 
 pub mod alloc;
 pub mod auth;
 pub mod ids;
 pub mod limits;
+pub mod net;
 pub mod serve;
 pub mod units;
 

@@ -189,13 +189,13 @@ impl Cluster {
     }
 
     /// An SDK client connected to this cluster.
-    pub async fn client(&self) -> Result<xnai_client::Client> {
-        Ok(xnai_client::Client::connect(self.client_config()).await?)
+    pub async fn client(&self) -> Result<xnai_sdk::Client> {
+        Ok(xnai_sdk::Client::connect(self.client_config()).await?)
     }
 
     /// The client settings for this cluster (to change some before connecting).
-    pub fn client_config(&self) -> xnai_client::ClientConfig {
-        xnai_client::ClientConfig::new(self.heads.clone(), self.token.clone())
+    pub fn client_config(&self) -> xnai_sdk::ClientConfig {
+        xnai_sdk::ClientConfig::new(self.heads.clone(), self.token.clone())
     }
 
     /// `xnai status --json`, parsed.
@@ -348,11 +348,8 @@ pub fn wait_until(
     }
 }
 
-/// Lowercase hex SHA-256 of `data`.
-pub fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
-}
+/// Lowercase hex SHA-256 of `data` (what the built-in `digest` returns).
+pub use xnai_sdk::builtins::sha256_hex;
 
 /// Install a tracing subscriber for tests (RUST_LOG, default info); safe to call repeatedly.
 pub fn init_tracing() {

@@ -141,13 +141,7 @@ async fn shutdown_signal() {
 async fn health(addr: &str) -> anyhow::Result<bool> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(uri)?
-        .connect_timeout(Duration::from_secs(3))
+    let channel = xnai_proto::net::endpoint(addr, xnai_proto::net::Traffic::Control)?
         .timeout(Duration::from_secs(3))
         .connect()
         .await

@@ -19,7 +19,6 @@ use crate::actors::{ActorHost, ClassRegistry};
 use crate::arena::pressure::read_pressure;
 use crate::arena::{Arena, LocalPuts};
 use crate::error::{Result, WorkerError};
-use crate::executor::pull::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 use crate::executor::{Executor, GrpcPuller};
 use crate::functions::FunctionRegistry;
 use crate::head_link::heartbeat::{HeartbeatStatus, forward_evictions, heartbeat_loop};
@@ -28,6 +27,7 @@ use crate::inference_actor::{self, InferenceActors};
 use crate::retrieval_actor::cluster::{ClusterLink, LocalEmbedders};
 use crate::retrieval_actor::{self, RetrievalActors};
 use crate::service::{LocalArenaService, WorkerService};
+use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 
 /// Run a worker with the built-in functions and classes until `shutdown` resolves.
 pub async fn run(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use xnai_client::{Client, ClientConfig};
+use xnai_sdk::{Client, ClientConfig};
 
 use super::node::Node;
 use crate::config::RunConfig;

@@ -123,7 +123,7 @@ impl Node {
     pub fn exited(&mut self) -> Option<String> {
         let status = self.child.as_mut()?.try_wait().ok()??;
         self.child = None;
-        let tail = xnai_client::launcher::procs::log_tail(&self.log, CRASH_LOG_LINES);
+        let tail = xnai_cli::launcher::procs::log_tail(&self.log, CRASH_LOG_LINES);
         Some(format!(
             "{} exited by itself ({status}); see {}; its last log lines: {tail}",
             self.name,

@@ -4,7 +4,7 @@
 //! reads the actor's restart count, which the counter checker uses to tell a legitimate reset
 //! from a lost or doubled increment.
 
-use xnai_client::{ActorHandle, ActorOptions, Error};
+use xnai_sdk::{ActorHandle, ActorOptions, Error};
 
 use super::Ctx;
 use crate::history::{OpValue, Outcome};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use xnai_client::Client;
+use xnai_sdk::Client;
 
 use crate::history::{Op, OpValue, Outcome, Recorder};
 use crate::raw::RawHead;
@@ -76,10 +76,10 @@ impl Ctx {
         if keep || objects.is_empty() {
             return;
         }
-        let refs: Vec<xnai_client::ObjectRef> = objects
+        let refs: Vec<xnai_sdk::ObjectRef> = objects
             .iter()
             .filter_map(|o| xnai_proto::ids::ObjectId::parse(o).ok())
-            .map(xnai_client::ObjectRef::new)
+            .map(xnai_sdk::ObjectRef::new)
             .collect();
         let t0 = self.rec.now_ms();
         let r = tokio::time::timeout(OP_BUDGET, self.client.free(&refs)).await;

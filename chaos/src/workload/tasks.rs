@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use xnai_client::ObjectRef;
 use xnai_proto::ids::ObjectId;
 use xnai_proto::pb;
+use xnai_sdk::ObjectRef;
 
 use super::{Ctx, OP_BUDGET};
 use crate::history::{Expect, OpValue, Outcome};
@@ -94,7 +94,7 @@ pub async fn read(ctx: &Ctx, p: usize, object: &str, expect: Expect, final_check
     let parsed = ObjectId::parse(object).map(ObjectRef::new);
     let result = match parsed {
         Ok(r) => ctx.client.get(&r, OP_BUDGET).await,
-        Err(e) => Err(xnai_client::Error::Protocol(e.to_string())),
+        Err(e) => Err(xnai_sdk::Error::Protocol(e.to_string())),
     };
     let (outcome, got, error) = match result {
         Ok(bytes) => {
@@ -104,7 +104,7 @@ pub async fn read(ctx: &Ctx, p: usize, object: &str, expect: Expect, final_check
             };
             (Outcome::Ok, Some(got), None)
         }
-        Err(e @ (xnai_client::Error::TaskFailed(_) | xnai_client::Error::ObjectLost(_))) => {
+        Err(e @ (xnai_sdk::Error::TaskFailed(_) | xnai_sdk::Error::ObjectLost(_))) => {
             (Outcome::Fail, None, Some(e.to_string()))
         }
         Err(e) if e.code() == Some(tonic::Code::NotFound) => {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::{mpsc, watch};
-use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status};
 use xnai_proto::auth::TokenInject;
+use xnai_proto::net::{self, Traffic};
 use xnai_proto::pb;
 use xnai_proto::pb::peer_client::PeerClient;
 
@@ -149,13 +149,8 @@ fn client(
     >,
     String,
 > {
-    let ep = Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|e| format!("bad address {address:?}: {e}"))?
-        .connect_timeout(QUERY_TIMEOUT);
-    Ok(PeerClient::with_interceptor(
-        ep.connect_lazy(),
-        token.clone(),
-    ))
+    let channel = net::lazy_channel(address, Traffic::Peer).map_err(|e| e.to_string())?;
+    Ok(PeerClient::with_interceptor(channel, token.clone()))
 }
 
 /// Ask the head at `address` who it is: (id, cluster id).

@@ -10,8 +10,8 @@ use std::time::Duration;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
-use tonic::transport::Endpoint;
 use xnai_proto::auth::TokenInject;
+use xnai_proto::net::{self, Backoff, Traffic};
 use xnai_proto::pb;
 use xnai_proto::pb::peer_client::PeerClient;
 
@@ -104,12 +104,8 @@ impl Transport {
 }
 
 async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::Receiver<Message>) {
-    let uri = format!("http://{address}");
-    let channel = match Endpoint::from_shared(uri) {
-        Ok(ep) => ep
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy(),
+    let channel = match net::lazy_channel(&address, Traffic::Peer) {
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(to, %address, error = %e, "bad peer address; not sending to it");
             return;
@@ -118,7 +114,7 @@ async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::R
     let mut client = PeerClient::with_interceptor(channel, inner.token.clone())
         .max_decoding_message_size(PEER_MESSAGE_BYTES)
         .max_encoding_message_size(PEER_MESSAGE_BYTES);
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50), MAX_BACKOFF);
     let mut failures: u32 = 0;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -158,7 +154,7 @@ async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::R
                     tracing::info!(to, %address, "peer reachable again");
                 }
                 failures = 0;
-                backoff = Duration::from_millis(50);
+                backoff.reset();
                 if snapshot {
                     let _ = inner.node.send(Msg::SnapshotSent(to, true)).await;
                 }
@@ -172,8 +168,7 @@ async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::R
                 if snapshot {
                     let _ = inner.node.send(Msg::SnapshotSent(to, false)).await;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff.wait().await;
                 // What queued meanwhile is stale; raft resends from its progress.
                 while rx.try_recv().is_ok() {}
             }

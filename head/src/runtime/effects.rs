@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use xnai_proto::ids::{ActorId, ObjectId, TaskId, WorkerId};
+use xnai_proto::net::Backoff;
 
 use super::pool::{ActorRequest, CallFailed, DispatchArg, TaskReply, TaskRequest, WorkerPool};
 use crate::breaker::Breakers;
@@ -34,20 +35,12 @@ pub const ARGUMENT_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Hold after a task's `misses`-th argument fetch failure (1-based).
 pub fn argument_delay(misses: u32) -> Duration {
-    doubling(ARGUMENT_BACKOFF_START, ARGUMENT_BACKOFF_MAX, misses.max(1))
-}
-
-/// `start` doubled `n - 1` times, at most `max` (`n` >= 1).
-fn doubling(start: Duration, max: Duration, n: u32) -> Duration {
-    (start * (1u32 << (n - 1).min(16))).min(max)
+    Backoff::new(ARGUMENT_BACKOFF_START, ARGUMENT_BACKOFF_MAX).nth(misses.max(1))
 }
 
 /// Delay before starting an actor that has used `restarts` restarts (0 for a first start).
 pub fn restart_delay(restarts: u32) -> Duration {
-    if restarts == 0 {
-        return Duration::ZERO;
-    }
-    doubling(RESTART_BACKOFF_START, RESTART_BACKOFF_MAX, restarts)
+    Backoff::new(RESTART_BACKOFF_START, RESTART_BACKOFF_MAX).nth(restarts)
 }
 
 /// Effects that restart what was in flight: running tasks and starting actors.

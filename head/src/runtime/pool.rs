@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use xnai_proto::auth::TokenInject;
 use xnai_proto::ids::{ActorId, ObjectId, TaskId, WorkerId};
 use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::net::{self, Traffic};
 use xnai_proto::pb::worker_client::WorkerClient;
 
 use crate::service::convert;
@@ -142,13 +143,8 @@ impl GrpcWorkerPool {
         let channel = match channels.get(address) {
             Some(c) => c.clone(),
             None => {
-                let endpoint = Endpoint::from_shared(format!("http://{address}"))
-                    .map_err(|e| CallFailed(format!("bad worker address {address:?}: {e}")))?
-                    .connect_timeout(Duration::from_secs(3))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(10))
-                    .keep_alive_while_idle(true);
-                let c = endpoint.connect_lazy();
+                let c = net::lazy_channel(address, Traffic::Actors)
+                    .map_err(|e| CallFailed(format!("worker: {e}")))?;
                 channels.insert(address.to_string(), c.clone());
                 c
             }

@@ -1,33 +1,19 @@
 //! Leader routing for the client-facing services. [`LeaderGate`] is an interceptor in front of
 //! `Head` and `WorkerRegistry`: on a head that is not the Raft leader every call ends with
 //! UNAVAILABLE "not the leader; leader is HOST:PORT" (or "no leader elected yet") and the
-//! `xnai-leader` response metadata, so the SDK and workers move to the leader by themselves.
+//! leader hint (both made by the one `From<HeadError> for Status`, through
+//! `xnai_proto::net::leader`), so the SDK and workers move to the leader by themselves.
 //! Also the hooks the handlers use: linearizable reads, the heads' status rows and membership.
 
 use std::sync::Arc;
 
-use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 use xnai_proto::pb;
 
 use super::HeadContext;
 use crate::error::HeadError;
-use crate::log::{CommandLog, Leadership, not_leader_text};
-
-/// Response metadata key naming the leader's host:port.
-pub const LEADER_METADATA: &str = "xnai-leader";
-
-/// UNAVAILABLE naming the leader (text and metadata) when it is known.
-pub fn not_leader_status(leader: Option<String>) -> Status {
-    let mut s = Status::unavailable(not_leader_text(&leader));
-    if let Some(l) = leader
-        && let Ok(v) = MetadataValue::try_from(l.as_str())
-    {
-        s.metadata_mut().insert(LEADER_METADATA, v);
-    }
-    s
-}
+use crate::log::{CommandLog, Leadership, LogError};
 
 /// Refuses calls on a head that does not lead.
 #[derive(Clone)]
@@ -46,16 +32,10 @@ impl Interceptor for LeaderGate {
     fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
         match self.log.leadership() {
             Leadership::Leader => Ok(req),
-            Leadership::Follower(leader) => Err(not_leader_status(leader)),
+            Leadership::Follower(leader) => {
+                Err(HeadError::from(LogError::NotLeader { leader }).into())
+            }
         }
-    }
-}
-
-/// A HeadError as a Status, naming the leader when the error is "not the leader".
-fn to_status(e: HeadError) -> Status {
-    match e {
-        HeadError::Log(crate::log::LogError::NotLeader { leader }) => not_leader_status(leader),
-        other => other.into(),
     }
 }
 
@@ -66,7 +46,7 @@ impl HeadContext {
         self.log
             .read_barrier()
             .await
-            .map_err(|e| to_status(e.into()))
+            .map_err(|e| HeadError::from(e).into())
     }
 
     /// One row per head of the group; `me` alone for a single-node log.
@@ -98,7 +78,7 @@ impl HeadContext {
         self.log
             .add_head(address.trim().to_string())
             .await
-            .map_err(|e| to_status(e.into()))
+            .map_err(|e| HeadError::from(e).into())
     }
 
     /// RemoveHead: commit the removal of head `id`.
@@ -109,6 +89,6 @@ impl HeadContext {
         self.log
             .remove_head(id)
             .await
-            .map_err(|e| to_status(e.into()))
+            .map_err(|e| HeadError::from(e).into())
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Parser;
-use xnai_client::{ActorOptions, Arg, Client, TaskOptions};
+use xnai_sdk::{ActorOptions, Arg, Client, TaskOptions};
 use xnai_tests::{ClusterOptions, start_cluster};
 
 #[derive(Parser, Debug)]
@@ -261,7 +261,7 @@ async fn actors(
 /// default client, which uses shared memory with same-host workers).
 async fn objects(args: &Args, client: &Client, how: &str, rows: &mut Vec<Row>) -> Result<()> {
     for (label, size, count) in [("1 MiB", 1usize << 20, 50usize), ("100 MiB", 100 << 20, 3)] {
-        let data = Bytes::from(xnai_worker::functions::fill_bytes(size, 5));
+        let data = Bytes::from(xnai_sdk::builtins::fill_bytes(size, 5));
         let (mut put, mut get) = (vec![], vec![]);
         for _ in 0..args.repeats {
             let start = Instant::now();

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use xnai_client::{ActorOptions, Resources, TaskOptions};
+use xnai_sdk::{ActorOptions, Resources, TaskOptions};
 use xnai_tests::{
     Cluster, ClusterOptions, cluster_with_labelled_worker, start_cluster, wait_until,
 };

@@ -16,12 +16,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures::{Stream, StreamExt};
-use xnai_client::sdk::{
-    ActorHandle, ActorOptions, Client, GenerateEvent, GenerateRequest, InferenceParams, ModelSource,
-};
 use xnai_inference::bench::{median, prompt_of};
 use xnai_inference::llama::ModelCache;
 use xnai_inference::{EngineConfig, EngineLoader, GenerateParams, InferenceEngine};
+use xnai_sdk::{
+    ActorHandle, ActorOptions, Client, GenerateEvent, GenerateRequest, InferenceParams, ModelSource,
+};
 use xnai_tests::{ClusterOptions, start_cluster};
 
 #[derive(Parser, Debug)]

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::Parser;
 use nix::sys::signal::Signal;
-use xnai_client::{Arg, Client, TaskOptions};
+use xnai_sdk::{Arg, Client, TaskOptions};
 use xnai_tests::{Cluster, ClusterOptions, start_cluster};
 
 #[derive(Parser, Debug)]

@@ -19,13 +19,13 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures::StreamExt;
 use serde_json::json;
-use xnai_client::sdk::SearchMode as SdkMode;
 use xnai_inference::llama::ModelCache;
 use xnai_inference::{EngineConfig, EngineLoader, InferenceEngine};
 use xnai_retrieval::eval::{percentile, recall, reciprocal_rank};
 use xnai_retrieval::{
     EmbeddedChunk, EmbeddedDoc, IndexParams, Mutation, RetrievalIndex, SearchMode,
 };
+use xnai_sdk::SearchMode as SdkMode;
 use xnai_tests::{ClusterOptions, start_cluster};
 
 #[derive(Parser, Debug)]

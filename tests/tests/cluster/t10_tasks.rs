@@ -28,7 +28,7 @@ fn t10_echo_fill_digest_and_chain_across_workers() -> anyhow::Result<()> {
     assert_eq!(digest, sha256_hex(&bytes));
     assert_eq!(
         bytes,
-        xnai_worker::functions::fill_bytes(50_000_000, 7),
+        xnai_sdk::builtins::fill_bytes(50_000_000, 7),
         "fill is deterministic"
     );
 
@@ -41,28 +41,26 @@ fn t10_echo_fill_digest_and_chain_across_workers() -> anyhow::Result<()> {
     let client_rt = tokio::runtime::Runtime::new()?;
     client_rt.block_on(async {
         let client = c.client().await?;
-        let r = xnai_client::ObjectRef::parse(&small)?;
+        let r = xnai_sdk::ObjectRef::parse(&small)?;
         client.get(&r, std::time::Duration::from_secs(60)).await?;
         anyhow::Ok(())
     })?;
     c.add_worker(&["--labels", "zone=b"])?;
     let remote_digest = client_rt.block_on(async {
         let client = c.client().await?;
-        let mut resources = xnai_client::Resources {
+        let mut resources = xnai_sdk::Resources {
             cpus: 1.0,
             ..Default::default()
         };
         resources.labels.insert("zone".into(), "b".into());
-        let opts = xnai_client::TaskOptions {
+        let opts = xnai_sdk::TaskOptions {
             resources: Some(resources),
             ..Default::default()
         };
         let r = client
             .submit(
                 "digest",
-                vec![xnai_client::Arg::Ref(xnai_client::ObjectRef::parse(
-                    &small,
-                )?)],
+                vec![xnai_sdk::Arg::Ref(xnai_sdk::ObjectRef::parse(&small)?)],
                 opts,
             )
             .await?;
@@ -71,7 +69,7 @@ fn t10_echo_fill_digest_and_chain_across_workers() -> anyhow::Result<()> {
     })?;
     assert_eq!(
         remote_digest,
-        sha256_hex(&xnai_worker::functions::fill_bytes(3_000_000, 11))
+        sha256_hex(&xnai_sdk::builtins::fill_bytes(3_000_000, 11))
     );
     // The pulled copy is reported to the head on its own, shortly after the digest's result.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);

@@ -14,7 +14,7 @@ fn t20_put_get_64mib_and_refuse_oversized_put() -> anyhow::Result<()> {
 
     tracing::info!("--- phase: put then get a 64 MiB file");
     let src = c.data_dir.path().join("in.bin");
-    let data = xnai_worker::functions::fill_bytes(64 << 20, 99);
+    let data = xnai_sdk::builtins::fill_bytes(64 << 20, 99);
     std::fs::write(&src, &data)?;
     let id = c.xnai_ok(&["object", "put", src.to_str().unwrap()])?;
     assert_eq!(id.len(), 32, "{id}");

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tonic::transport::Channel;
-use xnai_client::{Client, ObjectRef};
 use xnai_proto::auth::TokenInject;
 use xnai_proto::pb;
+use xnai_sdk::{Client, ObjectRef};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster};
 
 type LocalStub = pb::local_arena_client::LocalArenaClient<
@@ -64,7 +64,7 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
     let streamed = Client::connect(config).await?;
 
     tracing::info!("--- phase: puts and gets cross both paths byte for byte");
-    let data = Bytes::from(xnai_worker::functions::fill_bytes(8 << 20, 21));
+    let data = Bytes::from(xnai_sdk::builtins::fill_bytes(8 << 20, 21));
     let via_shm = shm.put(data.clone()).await?;
     let via_stream = streamed.put(data.clone()).await?;
     for r in [&via_shm, &via_stream] {
@@ -169,7 +169,7 @@ async fn t21_shared_memory_put_get_and_limits() -> anyhow::Result<()> {
     );
 
     tracing::info!("--- phase: a seal whose bytes do not match is refused and dropped");
-    let small = Bytes::from(xnai_worker::functions::fill_bytes(1 << 20, 4));
+    let small = Bytes::from(xnai_sdk::builtins::fill_bytes(1 << 20, 4));
     let put = open_and_write(&mut local, &small).await?;
     refused(
         local

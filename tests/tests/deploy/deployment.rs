@@ -152,8 +152,8 @@ impl Deployment {
     }
 
     /// An SDK client connected to the deployment.
-    pub async fn client(&self) -> Result<xnai_client::Client> {
-        Ok(xnai_client::Client::connect(xnai_client::ClientConfig::new(
+    pub async fn client(&self) -> Result<xnai_sdk::Client> {
+        Ok(xnai_sdk::Client::connect(xnai_sdk::ClientConfig::new(
             self.heads.clone(),
             self.token.clone(),
         ))

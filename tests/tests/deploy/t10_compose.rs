@@ -66,7 +66,7 @@ fn t10_compose_up_workload_kills_down() -> Result<()> {
         assert_eq!(d.xnai_ok(&["actor", "call", "c", "incr"])?, want);
     }
     let files = tempfile::tempdir()?;
-    let big = xnai_worker::functions::fill_bytes(MIB64, 3);
+    let big = xnai_sdk::builtins::fill_bytes(MIB64, 3);
     let big_path = files.path().join("big.bin");
     std::fs::write(&big_path, &big)?;
     let put = d.xnai_ok(&["object", "put", path_str(&big_path)?])?;
@@ -99,7 +99,7 @@ fn t10_compose_up_workload_kills_down() -> Result<()> {
     let remote = rt.block_on(submit_pinned(&d, "digest", &format!("@{small}"), away))?;
     assert_eq!(
         remote,
-        sha256_hex(&xnai_worker::functions::fill_bytes(3_000_000, 11))
+        sha256_hex(&xnai_sdk::builtins::fill_bytes(3_000_000, 11))
     );
     let info = object_info(&d, &small)?;
     let copies = info["locations"].as_array().map_or(0, Vec::len);
@@ -140,7 +140,7 @@ fn t10_compose_up_workload_kills_down() -> Result<()> {
     let fresh = d.xnai_ok(&["task", "submit", "fill", &MIB64.to_string(), "22"])?;
     assert_eq!(
         d.xnai_ok(&["run", "digest", &format!("@{fresh}"), "--timeout", "180"])?,
-        sha256_hex(&xnai_worker::functions::fill_bytes(MIB64, 22))
+        sha256_hex(&xnai_sdk::builtins::fill_bytes(MIB64, 22))
     );
     assert_eq!(
         d.xnai_ok(&[
@@ -150,7 +150,7 @@ fn t10_compose_up_workload_kills_down() -> Result<()> {
             "--timeout",
             "180"
         ])?,
-        sha256_hex(&xnai_worker::functions::fill_bytes(MIB64, 21)),
+        sha256_hex(&xnai_sdk::builtins::fill_bytes(MIB64, 21)),
         "the lost 64 MiB object is rebuilt from lineage"
     );
     // Restarted elsewhere if it lived on the victim (a fresh counter then), else untouched.
@@ -347,22 +347,22 @@ fn leader(d: &Deployment) -> Result<String> {
 }
 
 /// Task options that pin a task to the worker labelled `node=<service>`.
-fn pinned(service: &str) -> xnai_client::TaskOptions {
-    let mut resources = xnai_client::Resources {
+fn pinned(service: &str) -> xnai_sdk::TaskOptions {
+    let mut resources = xnai_sdk::Resources {
         cpus: 1.0,
         ..Default::default()
     };
     resources.labels.insert("node".into(), service.into());
-    xnai_client::TaskOptions {
+    xnai_sdk::TaskOptions {
         resources: Some(resources),
         ..Default::default()
     }
 }
 
-fn to_arg(a: &str) -> Result<xnai_client::Arg> {
+fn to_arg(a: &str) -> Result<xnai_sdk::Arg> {
     Ok(match a.strip_prefix('@') {
-        Some(id) => xnai_client::Arg::Ref(xnai_client::ObjectRef::parse(id)?),
-        None => xnai_client::Arg::from(a),
+        Some(id) => xnai_sdk::Arg::Ref(xnai_sdk::ObjectRef::parse(id)?),
+        None => xnai_sdk::Arg::from(a),
     })
 }
 

@@ -76,7 +76,7 @@ fn t11_application_errors_retry_only_when_asked() -> anyhow::Result<()> {
         let plain = client
             .submit("fill", vec!["abc".into(), "1".into()], Default::default())
             .await?;
-        let opts = xnai_client::TaskOptions {
+        let opts = xnai_sdk::TaskOptions {
             max_retries: Some(2),
             retry_exceptions: true,
             ..Default::default()

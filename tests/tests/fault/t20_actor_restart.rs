@@ -15,9 +15,9 @@ fn t20_counter_restarts_elsewhere_after_kill() -> anyhow::Result<()> {
     tracing::info!("--- phase: counter c on worker A (pool=x)");
     let (mut c, a) = cluster_with_labelled_worker("pool=x")?;
     let client = rt.block_on(c.client())?;
-    let mut resources = xnai_client::Resources::default();
+    let mut resources = xnai_sdk::Resources::default();
     resources.labels.insert("pool".into(), "x".into());
-    let opts = xnai_client::ActorOptions {
+    let opts = xnai_sdk::ActorOptions {
         name: Some("c".into()),
         max_restarts: 2,
         resources: Some(resources),

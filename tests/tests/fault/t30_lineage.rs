@@ -22,7 +22,7 @@ fn t30_lost_task_output_is_rebuilt_from_lineage() -> anyhow::Result<()> {
         ..Default::default()
     })?;
     let id = c.xnai_ok(&["task", "submit", "fill", "5000000", "7"])?;
-    let want = xnai_worker::functions::fill_bytes(5_000_000, 7);
+    let want = xnai_sdk::builtins::fill_bytes(5_000_000, 7);
     let out = c.data_dir.path().join("first.bin");
     c.xnai_ok(&["object", "get", &id, "-o", out.to_str().unwrap_or_default()])?;
     assert_eq!(std::fs::read(&out)?, want);
@@ -62,7 +62,7 @@ fn t32_task_on_a_dying_holders_object_waits_without_spending_retries() -> anyhow
         vec!["2000000".into(), "9".into()],
         pool_task("x", 0.1, 3),
     ))?;
-    let want = xnai_worker::functions::fill_bytes(2_000_000, 9);
+    let want = xnai_sdk::builtins::fill_bytes(2_000_000, 9);
     let got = rt.block_on(client.get(&fill, Duration::from_secs(60)))?;
     assert_eq!(got.as_ref(), want.as_slice());
     let a_id = worker(&c, &a)?["worker_id"]
@@ -83,7 +83,7 @@ fn t32_task_on_a_dying_holders_object_waits_without_spending_retries() -> anyhow
     }
     let digest = rt.block_on(async {
         let r = client
-            .submit("digest", vec![xnai_client::Arg::Ref(fill)], on_b)
+            .submit("digest", vec![xnai_sdk::Arg::Ref(fill)], on_b)
             .await?;
         client.get(&r, Duration::from_secs(60)).await
     })?;

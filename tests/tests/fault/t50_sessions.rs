@@ -26,15 +26,15 @@ fn t50_exited_client_objects_are_freed_after_its_lease() -> anyhow::Result<()> {
     })?;
     tracing::info!("--- phase: a client submits 1,000 tasks and exits without releasing");
     rt.block_on(async {
-        let config = xnai_client::ClientConfig {
+        let config = xnai_sdk::ClientConfig {
             session_lease: Some(Duration::from_secs(2)),
-            ..xnai_client::ClientConfig::new(c.heads.clone(), c.token.clone())
+            ..xnai_sdk::ClientConfig::new(c.heads.clone(), c.token.clone())
         };
-        let client = xnai_client::Client::connect(config).await?;
+        let client = xnai_sdk::Client::connect(config).await?;
         let mut refs = Vec::new();
         for i in 0..1000 {
-            let opts = xnai_client::TaskOptions {
-                resources: Some(xnai_client::Resources {
+            let opts = xnai_sdk::TaskOptions {
+                resources: Some(xnai_sdk::Resources {
                     cpus: 0.01,
                     ..Default::default()
                 }),
@@ -92,7 +92,7 @@ fn t51_released_refs_and_cli_free() -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let info = client.object_info(&r).await?;
-            if info.state == xnai_client::ObjectState::Freed {
+            if info.state == xnai_sdk::ObjectState::Freed {
                 break;
             }
             anyhow::ensure!(Instant::now() < deadline, "not freed: {info:?}");

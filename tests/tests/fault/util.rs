@@ -66,13 +66,13 @@ pub fn locations(c: &Cluster, id: &str) -> Result<Vec<String>> {
 }
 
 /// Task options that need `cpus` and the label `pool=NAME`, with `max_retries`.
-pub fn pool_task(pool: &str, cpus: f64, max_retries: u32) -> xnai_client::TaskOptions {
-    let mut resources = xnai_client::Resources {
+pub fn pool_task(pool: &str, cpus: f64, max_retries: u32) -> xnai_sdk::TaskOptions {
+    let mut resources = xnai_sdk::Resources {
         cpus,
         ..Default::default()
     };
     resources.labels.insert("pool".into(), pool.into());
-    xnai_client::TaskOptions {
+    xnai_sdk::TaskOptions {
         resources: Some(resources),
         max_retries: Some(max_retries),
         ..Default::default()

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use futures::StreamExt;
-use xnai_client::sdk::{GenerateEvent, GenerateRequest};
+use xnai_sdk::{GenerateEvent, GenerateRequest};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster};
 
 use super::{QUESTION, model_path};

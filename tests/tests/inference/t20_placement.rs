@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use xnai_client::sdk::{
-    ActorOptions, GenerateRequest, InferenceParams, ModelSource, ObjectRef, Resources,
-};
+use xnai_sdk::{ActorOptions, GenerateRequest, InferenceParams, ModelSource, ObjectRef, Resources};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster, wait_until};
 
 use super::{QUESTION, model_path};

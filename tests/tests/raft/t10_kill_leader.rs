@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
 use nix::sys::signal::Signal;
-use xnai_client::{Arg, TaskOptions};
+use xnai_sdk::{Arg, TaskOptions};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster, wait_until};
 
 use crate::common::runtime;
@@ -27,7 +27,7 @@ fn t10_kill_leader_while_submitting() -> Result<()> {
     tracing::info!(?leader, "--- phase: submit in a loop, kill -9 the leader");
 
     // (arg, object, submitted at, acknowledged at)
-    type Acked = Vec<(String, xnai_client::ObjectRef, Instant, Instant)>;
+    type Acked = Vec<(String, xnai_sdk::ObjectRef, Instant, Instant)>;
     let acked: Arc<Mutex<Acked>> = Arc::default();
     let failed = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

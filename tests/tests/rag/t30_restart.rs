@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use xnai_client::{ActorOptions, Resources, SearchMode};
+use xnai_sdk::{ActorOptions, Resources, SearchMode};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster, wait_until};
 
 use super::{create_embedder, write_corpus};
@@ -38,7 +38,7 @@ fn t30_restarted_actor_reloads_without_reembedding() -> anyhow::Result<()> {
         ..Default::default()
     };
     let words = ["embedder=emb", "chunk=60", "overlap=10"]
-        .map(xnai_client::Arg::from)
+        .map(xnai_sdk::Arg::from)
         .to_vec();
     rt.block_on(client.create_actor("retrieval", words, opts))?;
 
@@ -60,7 +60,7 @@ fn t30_restarted_actor_reloads_without_reembedding() -> anyhow::Result<()> {
         ("sourdough starter", SearchMode::Bm25),
         ("eruption of lava", SearchMode::Hybrid),
     ];
-    let search_all = |client: &xnai_client::Client| {
+    let search_all = |client: &xnai_sdk::Client| {
         rt.block_on(async {
             let docs = client.get_actor("docs").await?;
             let mut out = Vec::new();

@@ -1,108 +1,62 @@
-//! Worker-to-worker circuit breakers: one failsafe breaker per peer address around object
-//! pulls. A peer that fails [`FAILURE_THRESHOLD`] pulls in a row at the transport level is not
-//! asked again until its backoff (1 s doubling to 60 s) has passed; then one half-open pull
-//! probes it. A peer that answers "not found" is healthy: that does not count. Every transition
-//! is logged with tracing.
+//! Worker-to-worker circuit breakers: the toolkit's keyed breaker (`xnai_proto::net::breaker`),
+//! one per peer address, around object pulls. A peer that fails 5 pulls in a row at the
+//! transport level is not asked again until its open period (1 s doubling to 60 s) has passed;
+//! then one half-open pull probes it. Whether a failure counts is decided from the gRPC code
+//! the pull got (`net::node_failed`); a peer that answers "not found" is healthy.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use failsafe::backoff::{self, Exponential};
-use failsafe::failure_policy::{self, ConsecutiveFailures};
-use failsafe::futures::CircuitBreaker;
-use failsafe::{Config, Instrument, StateMachine};
+use tonic::Code;
 use xnai_proto::ids::ObjectId;
+use xnai_proto::net::{self, BreakerError, BreakerPolicy, KeyedBreaker};
 
 use crate::error::{Result, WorkerError};
 
-/// Consecutive failed pulls that open a peer's breaker.
-pub const FAILURE_THRESHOLD: u32 = 5;
-/// First open period; doubles on every failed half-open probe, up to [`BACKOFF_MAX`].
-pub const BACKOFF_START: Duration = Duration::from_secs(1);
-/// Longest open period.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-/// Logs a peer breaker's transitions.
-pub struct PeerTransitions {
-    peer: String,
+/// A failed pull: the error, and the gRPC code of the call that caused it (none when the
+/// bytes were wrong or the local arena failed: the peer answered).
+#[derive(Debug)]
+pub struct PullFailed {
+    /// What the executor sees.
+    pub error: WorkerError,
+    /// The status code the peer's call ended with.
+    pub code: Option<Code>,
 }
 
-impl Instrument for PeerTransitions {
-    fn on_call_rejected(&self) {
-        tracing::debug!(peer = %self.peer, "pull rejected: peer circuit breaker open");
-    }
-    fn on_open(&self) {
-        tracing::warn!(peer = %self.peer, "peer circuit breaker open: no pulls from it for now");
-    }
-    fn on_half_open(&self) {
-        tracing::info!(peer = %self.peer, "peer circuit breaker half-open: probing");
-    }
-    fn on_closed(&self) {
-        tracing::debug!(peer = %self.peer, "peer circuit breaker closed");
-    }
-}
-
-type PeerBreaker = StateMachine<ConsecutiveFailures<Exponential>, PeerTransitions>;
-
-/// Whether a pull error says the peer itself is in trouble (not merely missing the object).
-fn peer_failed(e: &WorkerError) -> bool {
-    match e {
-        WorkerError::ObjectUnavailable { reason, .. } => {
-            ["Unavailable", "DeadlineExceeded", "Cancelled", "Unknown"]
-                .iter()
-                .any(|p| reason.starts_with(p))
-        }
-        _ => false,
+impl From<WorkerError> for PullFailed {
+    fn from(error: WorkerError) -> Self {
+        Self { error, code: None }
     }
 }
 
 /// Every peer's breaker, created on first use. Thread-safe.
-#[derive(Default)]
-pub struct PeerBreakers {
-    map: Mutex<HashMap<String, PeerBreaker>>,
+pub struct PeerBreakers(KeyedBreaker<String>);
+
+impl Default for PeerBreakers {
+    fn default() -> Self {
+        Self(KeyedBreaker::new("peer", BreakerPolicy::default()))
+    }
 }
 
 impl PeerBreakers {
-    fn get(&self, peer: &str) -> PeerBreaker {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(peer.to_string())
-            .or_insert_with(|| {
-                let policy = failure_policy::consecutive_failures(
-                    FAILURE_THRESHOLD,
-                    backoff::exponential(BACKOFF_START, BACKOFF_MAX),
-                );
-                Config::new()
-                    .failure_policy(policy)
-                    .instrument(PeerTransitions {
-                        peer: peer.to_string(),
-                    })
-                    .build()
-            })
-            .clone()
-    }
-
     /// Run a pull of `object` from `peer` through the peer's breaker.
     pub async fn call<T>(
         &self,
         peer: &str,
         object: ObjectId,
-        pull: impl Future<Output = Result<T>>,
+        pull: impl Future<Output = std::result::Result<T, PullFailed>>,
     ) -> Result<T> {
-        let breaker = self.get(peer);
-        breaker
-            .call_with(peer_failed, pull)
-            .await
-            .map_err(|e| match e {
-                failsafe::Error::Rejected => WorkerError::ObjectUnavailable {
-                    object,
-                    reason: format!(
-                        "circuit breaker open for peer {peer}: it failed {FAILURE_THRESHOLD} pulls in a row"
-                    ),
-                },
-                failsafe::Error::Inner(e) => e,
-            })
+        let failed = |f: &PullFailed| f.code.is_some_and(net::node_failed);
+        match self.0.call(&peer.to_string(), failed, pull).await {
+            Ok(v) => Ok(v),
+            Err(BreakerError::Rejected) => Err(WorkerError::ObjectUnavailable {
+                object,
+                reason: format!(
+                    "circuit breaker open for peer {peer}: it failed {} pulls in a row",
+                    self.0.policy().failures
+                ),
+            }),
+            Err(BreakerError::Failed(f)) => Err(f.error),
+        }
     }
 }
 
@@ -110,31 +64,33 @@ impl PeerBreakers {
 mod tests {
     use super::*;
 
+    fn failed(code: Code) -> PullFailed {
+        PullFailed {
+            error: WorkerError::ObjectUnavailable {
+                object: ObjectId(1 << 8),
+                reason: format!("{code:?}"),
+            },
+            code: Some(code),
+        }
+    }
+
     #[tokio::test]
     async fn opens_after_threshold_and_ignores_not_found() {
         let b = PeerBreakers::default();
         let id = ObjectId(1 << 8);
-        let down = || async {
-            Err::<(), _>(WorkerError::ObjectUnavailable {
-                object: id,
-                reason: "Unavailable: connection refused".into(),
-            })
-        };
-        let missing = || async {
-            Err::<(), _>(WorkerError::ObjectUnavailable {
-                object: id,
-                reason: "NotFound: no object".into(),
-            })
-        };
         for _ in 0..10 {
-            let _ = b.call("p2", id, missing()).await;
+            let _ = b
+                .call("p2", id, async { Err::<(), _>(failed(Code::NotFound)) })
+                .await;
         }
         assert!(
-            b.get("p2").is_call_permitted(),
+            b.call("p2", id, async { Ok(()) }).await.is_ok(),
             "not found is not a failure"
         );
-        for _ in 0..FAILURE_THRESHOLD {
-            let _ = b.call("p1", id, down()).await;
+        for _ in 0..BreakerPolicy::default().failures {
+            let _ = b
+                .call("p1", id, async { Err::<(), _>(failed(Code::Unavailable)) })
+                .await;
         }
         let e = b.call("p1", id, async { Ok(()) }).await;
         let Err(WorkerError::ObjectUnavailable { reason, .. }) = e else {

@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use xnai_proto::auth::TokenInject;
 use xnai_proto::ids::ObjectId;
 use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::net::{self, Traffic};
 use xnai_proto::pb::FetchObjectRequest;
 use xnai_proto::pb::worker_client::WorkerClient;
 
+use super::breaker::PullFailed;
 use crate::arena::ObjectWriter;
 use crate::error::{Result, WorkerError};
 
@@ -28,24 +29,11 @@ pub trait ObjectPuller: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<()>>;
 }
 
-pub use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
-
-/// Build a lazily connecting channel to a peer with xnai's transport settings.
+/// A lazily connecting channel to a peer worker for object streams (the toolkit's
+/// `Traffic::Objects` settings).
 pub fn peer_channel(address: &str) -> Result<Channel> {
-    let uri = if address.contains("://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|e| WorkerError::BadRequest(format!("bad peer address {address:?}: {e}")))?;
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(MAX_FRAME)
-        .connect_lazy())
+    net::lazy_channel(address, Traffic::Objects)
+        .map_err(|e| WorkerError::BadRequest(format!("peer: {e}")))
 }
 
 /// The real puller: one cached channel and one circuit breaker per peer address, cluster token
@@ -76,13 +64,21 @@ impl GrpcPuller {
         Ok(c)
     }
 
-    async fn fetch(&self, address: &str, id: ObjectId, writer: &mut ObjectWriter) -> Result<()> {
+    async fn fetch(
+        &self,
+        address: &str,
+        id: ObjectId,
+        writer: &mut ObjectWriter,
+    ) -> std::result::Result<(), PullFailed> {
         let mut client = WorkerClient::with_interceptor(self.channel(address)?, self.token.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let unavailable = |s: tonic::Status| WorkerError::ObjectUnavailable {
-            object: id,
-            reason: format!("{:?}: {}", s.code(), s.message()),
+        let unavailable = |s: tonic::Status| PullFailed {
+            code: Some(s.code()),
+            error: WorkerError::ObjectUnavailable {
+                object: id,
+                reason: format!("{:?}: {}", s.code(), s.message()),
+            },
         };
         let mut stream = client
             .fetch_object(FetchObjectRequest {
@@ -98,7 +94,8 @@ impl GrpcPuller {
                     return Err(WorkerError::SizeMismatch {
                         expected: writer.size(),
                         got: chunk.total_size,
-                    });
+                    }
+                    .into());
                 }
                 first = false;
             }
@@ -110,7 +107,8 @@ impl GrpcPuller {
                         chunk.offset,
                         writer.written()
                     ),
-                });
+                }
+                .into());
             }
             writer.write(&chunk.data)?;
         }
@@ -118,7 +116,8 @@ impl GrpcPuller {
             return Err(WorkerError::ObjectUnavailable {
                 object: id,
                 reason: "the peer sent no chunk".into(),
-            });
+            }
+            .into());
         }
         Ok(())
     }

@@ -174,7 +174,7 @@ async fn application_errors_are_outcomes_and_system_errors_are_not() {
 
 #[tokio::test]
 async fn pulls_missing_arguments_checks_them_and_reports() {
-    let data = crate::functions::fill_bytes(100, 3);
+    let data = xnai_sdk::builtins::fill_bytes(100, 3);
     let id = ObjectId::random();
     let mut peers = FakePeers::default();
     peers.objects.insert(("good:1".into(), id), data.clone());

@@ -1,31 +1,15 @@
 //! The built-in task functions every worker offers, exactly as the contract defines them:
-//! `echo ARG...`, `sleep MS`, `fill BYTES SEED` (splitmix64 bytes) and `digest REF` (hex SHA-256).
+//! `echo ARG...`, `sleep MS`, `fill BYTES SEED` (splitmix64 bytes) and `digest REF` (hex SHA-256);
+//! the data `fill` and `digest` compute is defined once in `xnai_sdk::builtins`.
 //! Argument errors are application errors whose text names the function and the bad value.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use xnai_proto::units::format_size;
+use xnai_sdk::builtins::{fill_bytes, sha256_hex};
 
 use super::{ArgBytes, FunctionRegistry, TaskResult};
-
-/// `len` deterministic bytes from `seed`: the splitmix64 output stream starting from
-/// state = seed, each output written little-endian, truncated to `len`.
-pub fn fill_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    let mut state = seed;
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        out.extend_from_slice(&z.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn arity(func: &str, usage: &str, want: usize, args: &[ArgBytes]) -> Result<(), String> {
     if args.len() == want {
@@ -82,12 +66,9 @@ async fn fill(args: Vec<ArgBytes>, max: u64) -> TaskResult {
 async fn digest(args: Vec<ArgBytes>) -> TaskResult {
     arity("digest", "REF", 1, &args)?;
     let data = args.into_iter().next().unwrap_or_default();
-    tokio::task::spawn_blocking(move || {
-        let hash = Sha256::digest(&data);
-        Bytes::from(hex::encode(hash))
-    })
-    .await
-    .map_err(|e| format!("digest: {e}"))
+    tokio::task::spawn_blocking(move || Bytes::from(sha256_hex(&data)))
+        .await
+        .map_err(|e| format!("digest: {e}"))
 }
 
 /// Add the built-ins to `r`.
@@ -111,16 +92,6 @@ mod tests {
     async fn run(name: &str, a: &[&str]) -> TaskResult {
         let r = FunctionRegistry::with_builtins(1 << 20);
         r.get(name).unwrap().call(args(a)).await
-    }
-
-    #[test]
-    fn fill_bytes_is_splitmix64_little_endian() {
-        // First splitmix64 output for seed 0 is 0xe220a8397b1dcdaf.
-        assert_eq!(fill_bytes(8, 0), 0xe220_a839_7b1d_cdafu64.to_le_bytes());
-        let long = fill_bytes(20, 7);
-        assert_eq!(long.len(), 20);
-        assert_eq!(&fill_bytes(13, 7)[..], &long[..13]);
-        assert!(fill_bytes(0, 1).is_empty());
     }
 
     #[tokio::test]

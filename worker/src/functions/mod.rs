@@ -11,8 +11,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-pub use builtins::fill_bytes;
-
 /// One argument as a function sees it: inline bytes or a referenced object's bytes (a zero-copy
 /// view of the arena's mmap).
 pub type ArgBytes = Bytes;

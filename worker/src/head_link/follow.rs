@@ -1,5 +1,5 @@
 //! Following the Raft leader: a head that does not lead answers UNAVAILABLE with the leader's
-//! address in the `xnai-leader` metadata. The link moves its session (same worker id: the
+//! address as the toolkit's leader hint (`xnai_proto::net::leader`). The link moves its session (same worker id: the
 //! registration is replicated, so the new leader knows this worker) to that head, else to the
 //! next one, and retries with backoff until [`FOLLOW_DEADLINE`], riding through elections.
 
@@ -8,29 +8,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use xnai_proto::ids::WorkerId;
+use xnai_proto::net::{self, Backoff};
 
 use super::{CALL_TIMEOUT, HeadLink, RegistryClient, Session, head_error};
 use crate::error::{Result, WorkerError};
 
 /// How long a report keeps looking for the leader.
 pub const FOLLOW_DEADLINE: Duration = Duration::from_secs(15);
-/// Response metadata naming the leader.
-const LEADER_METADATA: &str = "xnai-leader";
-
-/// UNAVAILABLE (not the leader, no connection) and the errors of a connection dropped
-/// mid-call (a killed head): try again, on the leader. Heads never answer UNKNOWN or
-/// CANCELLED themselves.
-fn retriable(s: &tonic::Status) -> bool {
-    matches!(
-        s.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    )
-}
+/// Pause after an attempt that named no leader: 50 ms doubling to 1 s.
+const FOLLOW_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
 
 impl HeadLink {
     /// The head index a "not the leader" answer names, if it is one of ours.
     pub(crate) fn leader_hint(&self, s: &tonic::Status) -> Option<usize> {
-        let leader = s.metadata().get(LEADER_METADATA)?.to_str().ok()?;
+        let leader = net::leader_hint(s)?;
         self.heads.iter().position(|h| h == leader)
     }
 
@@ -69,7 +60,7 @@ impl HeadLink {
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + FOLLOW_DEADLINE;
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = FOLLOW_BACKOFF;
         loop {
             let session = self.session().await?;
             let result =
@@ -77,7 +68,7 @@ impl HeadLink {
                     .await;
             let (last, hinted) = match result {
                 Ok(Ok(reply)) => return Ok(reply.into_inner()),
-                Ok(Err(s)) if !retriable(&s) => {
+                Ok(Err(s)) if !net::retriable(s.code()) => {
                     return Err(head_error(context, s));
                 }
                 Ok(Err(s)) => {
@@ -98,8 +89,7 @@ impl HeadLink {
                 return Err(last);
             }
             if !hinted {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff.wait().await;
             }
         }
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use xnai_proto::net::Backoff;
 use xnai_proto::pb::HeartbeatRequest;
 
 use super::{HeadLink, Session};
@@ -29,9 +30,9 @@ pub struct HeartbeatStatus {
 /// Reads the current status for each heartbeat.
 pub type StatusFn = Box<dyn Fn() -> HeartbeatStatus + Send + Sync>;
 
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64 << failures.min(3))
-}
+/// Wait after the `n`-th failed heartbeat in a row: 200 ms doubling to 800 ms.
+const FAILED_BEAT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_millis(800));
 
 /// Heartbeat forever: every interval while the head answers; with backoff (and, after a few
 /// failures, on the next head address) while it does not; registering anew when the head says
@@ -46,7 +47,7 @@ pub async fn heartbeat_loop(link: Arc<HeadLink>, status: StatusFn) {
         let wait = if failures == 0 {
             session.interval
         } else {
-            backoff(failures)
+            FAILED_BEAT_BACKOFF.nth(failures)
         };
         tokio::time::sleep(wait).await;
         let st = status();

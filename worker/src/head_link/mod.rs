@@ -17,12 +17,12 @@ use tonic::transport::Channel;
 use xnai_proto::auth::TokenInject;
 use xnai_proto::ids::{ObjectId, WorkerId};
 use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::net::{self, Backoff, Traffic};
 use xnai_proto::pb::worker_registry_client::WorkerRegistryClient;
 use xnai_proto::pb::{self, CopyKind as PbCopyKind};
 
 use crate::arena::StoredMeta;
 use crate::error::{Result, WorkerError};
-use crate::executor::pull::peer_channel;
 
 /// How long one call to the head may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,8 +118,10 @@ impl HeadLink {
 
     pub(crate) fn client(&self, head_index: usize) -> Result<RegistryClient> {
         let address = &self.heads[head_index % self.heads.len()];
+        let channel = net::lazy_channel(address, Traffic::Control)
+            .map_err(|e| WorkerError::BadRequest(format!("head: {e}")))?;
         Ok(
-            WorkerRegistryClient::with_interceptor(peer_channel(address)?, self.token.clone())
+            WorkerRegistryClient::with_interceptor(channel, self.token.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
@@ -186,7 +188,7 @@ impl HeadLink {
     /// accepts. Never gives up; cancel it to stop. Publishes the new session.
     pub(crate) async fn register(&self, start: usize) -> WorkerId {
         let request_id = hex::encode(rand::random::<[u8; 16]>());
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         loop {
             for k in 0..self.heads.len() {
                 let i = (start + k) % self.heads.len();
@@ -202,8 +204,7 @@ impl HeadLink {
                     }
                 }
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            backoff.wait().await;
         }
     }
 

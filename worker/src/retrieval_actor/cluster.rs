@@ -2,7 +2,7 @@
 //! logic is tested with a fake: embeddings (from a named `inference` actor anywhere in the
 //! cluster, or from a GGUF model loaded on this worker) and index segments stored as cluster
 //! objects under deterministic ids, replicated on several workers. [`ClusterLink`] is the real
-//! one, on the SDK ([`xnai_client::Client`]) connected lazily to the heads with the token.
+//! one, on the SDK ([`xnai_sdk::Client`]) connected lazily to the heads with the token.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,9 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
-use xnai_client::{Client, ClientConfig, ObjectRef, ObjectState};
 use xnai_inference::{EngineConfig, EngineLoader, InferenceEngine};
 use xnai_proto::ids::ObjectId;
+use xnai_sdk::{Client, ClientConfig, ObjectRef, ObjectState};
 
 /// Where embeddings come from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -97,7 +97,7 @@ pub struct ClusterLink {
     config: ClientConfig,
     client: OnceCell<Client>,
     local: Arc<LocalEmbedders>,
-    actors: Mutex<HashMap<String, xnai_client::ActorHandle>>,
+    actors: Mutex<HashMap<String, xnai_sdk::ActorHandle>>,
 }
 
 /// How long a segment fetch may wait.
@@ -124,7 +124,7 @@ impl ClusterLink {
             .map_err(|e| format!("cannot reach the head: {e}"))
     }
 
-    async fn actor(&self, name: &str) -> CallResult<xnai_client::ActorHandle> {
+    async fn actor(&self, name: &str) -> CallResult<xnai_sdk::ActorHandle> {
         if let Some(h) = self.lock_actors().get(name) {
             return Ok(h.clone());
         }
@@ -137,7 +137,7 @@ impl ClusterLink {
         Ok(handle)
     }
 
-    fn lock_actors(&self) -> std::sync::MutexGuard<'_, HashMap<String, xnai_client::ActorHandle>> {
+    fn lock_actors(&self) -> std::sync::MutexGuard<'_, HashMap<String, xnai_sdk::ActorHandle>> {
         self.actors.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -91,7 +91,7 @@ fn put_stream(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_then_fetch_round_trips() {
     let (mut c, _arena, _root) = start().await;
-    let data = crate::functions::fill_bytes(3 << 20 | 17, 9);
+    let data = xnai_sdk::builtins::fill_bytes(3 << 20 | 17, 9);
     let chunks: Vec<Vec<u8>> = data.chunks(1 << 20).map(|c| c.to_vec()).collect();
     let reply = c
         .put_object(put_stream(data.len() as u64, chunks))
@@ -238,7 +238,7 @@ async fn actors_and_tasks_over_grpc() {
 async fn a_task_pulls_its_argument_from_a_peer() {
     let (mut a, _arena_a, _ra, addr_a) = start_with_addr().await;
     let (mut b, arena_b, _rb, _addr_b) = start_with_addr().await;
-    let data = crate::functions::fill_bytes((2 << 20) + 5, 1);
+    let data = xnai_sdk::builtins::fill_bytes((2 << 20) + 5, 1);
     let chunks: Vec<Vec<u8>> = data.chunks(1 << 20).map(|c| c.to_vec()).collect();
     let put = a
         .put_object(put_stream(data.len() as u64, chunks))

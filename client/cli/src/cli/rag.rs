@@ -12,7 +12,7 @@ use serde_json::json;
 use xnai_retrieval::chunk::{ChunkParams, chunk_text};
 
 use super::output::print_json;
-use crate::sdk::{
+use xnai_sdk::{
     ActorHandle, Added, Arg, ChunkHit, Client, EmbeddedChunk, EmbeddedDoc, NewDocument, SearchMode,
     TaskOptions,
 };

@@ -9,7 +9,7 @@ use super::args::{client_config, parse_object_id, parse_task_args, timeout};
 use super::output::{merge, print_json, table, value_json, write_value};
 use super::{ActorCommand, Cli, Command, ObjectCommand, TaskCommand, TaskSpec};
 use crate::launcher::{self, UpConfig};
-use crate::sdk::{ActorOptions, Client, ClusterStatus, ObjectInfo, TaskOptions};
+use xnai_sdk::{ActorOptions, Client, ClusterStatus, ObjectInfo, TaskOptions};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -89,8 +89,8 @@ pub async fn run(cli: Cli) -> Result<()> {
 async fn submit(
     client: &Client,
     spec: TaskSpec,
-    args: Vec<crate::sdk::Arg>,
-) -> Result<crate::sdk::ObjectRef> {
+    args: Vec<xnai_sdk::Arg>,
+) -> Result<xnai_sdk::ObjectRef> {
     let options = TaskOptions {
         max_retries: spec.max_retries,
         ..Default::default()

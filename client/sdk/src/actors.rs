@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tonic::Code;
 use tonic::transport::Channel;
 use xnai_proto::ids::ActorId;
+use xnai_proto::net::{self, Traffic};
 use xnai_proto::pb::{self, call_actor_reply};
 
 use super::error::{Error, Result};
@@ -18,8 +19,8 @@ use super::{Client, check_inline, check_name, convert, request_id, wait_ms};
 /// A live actor: calls go straight to the worker hosting it. Cheap to clone; clones share the
 /// cached route to the worker.
 ///
-/// When the hosting worker dies, a call that never reached it (connection refused, breaker
-/// open) waits until the head has restarted the actor elsewhere and is sent again; a call that
+/// When the hosting worker dies, a call that certainly never reached it (no connection could be
+/// made, breaker open: `xnai_proto::net::never_reached`) waits until the head has restarted the actor elsewhere and is sent again; a call that
 /// may have run is retried only while `max_task_retries` allows (-1: always), else it fails
 /// with a retriable UNAVAILABLE error.
 #[derive(Clone)]
@@ -50,25 +51,13 @@ impl std::fmt::Debug for ActorHandle {
     }
 }
 
-/// Whether a failed call certainly never reached the worker (so resending cannot run it twice).
-fn undelivered(e: &Error) -> bool {
-    let text = e.to_string();
-    [
-        "Connection refused",
-        "tcp connect",
-        "circuit breaker open",
-        "dns error",
-        // hyper: the connection closed before the request was sent.
-        "operation was canceled",
-    ]
-    .iter()
-    .any(|p| text.contains(p))
-}
-
 impl ActorHandle {
     fn new(client: Client, info: &ActorInfo, max_task_retries: i32) -> Result<Self> {
         let route = Route {
-            channel: client.inner.workers.channel(&info.address)?,
+            channel: client
+                .inner
+                .workers
+                .channel(&info.address, Traffic::Actors)?,
             address: info.address.as_str().into(),
             restarts: info.restarts,
         };
@@ -109,7 +98,11 @@ impl ActorHandle {
                 stale.is_none_or(|s| *s.address != *info.address || info.restarts > s.restarts);
             if moved {
                 let route = Route {
-                    channel: self.client.inner.workers.channel(&info.address)?,
+                    channel: self
+                        .client
+                        .inner
+                        .workers
+                        .channel(&info.address, Traffic::Actors)?,
                     address: info.address.as_str().into(),
                     restarts: info.restarts,
                 };
@@ -146,8 +139,14 @@ impl ActorHandle {
                 args: args.clone(),
             };
             let mut stub = self.client.inner.workers.stub_for(route.channel.clone());
-            let sent = async move { stub.call_actor(req).await.map_err(Error::from) };
-            match self.client.inner.breakers.call(&route.address, sent).await {
+            let sent = async move { stub.call_actor(req).await };
+            let failed = match self
+                .client
+                .inner
+                .breakers
+                .call_rpc(&route.address, sent)
+                .await
+            {
                 Ok(r) => {
                     return match r.into_inner().result {
                         Some(call_actor_reply::Result::Value(v)) => Ok(Bytes::from(v)),
@@ -155,18 +154,19 @@ impl ActorHandle {
                         None => Err(Error::Protocol("CallActor reply has no result".into())),
                     };
                 }
+                Err(f) => f,
+            };
+            let e = failed.error;
+            match e.code() {
                 // A stale route (the actor moved): look it up once more.
-                Err(e) if e.code() == Some(Code::NotFound) && !not_found_seen => {
+                Some(Code::NotFound) if !not_found_seen => {
                     not_found_seen = true;
                     self.set_route(None);
                     stale = None;
                 }
-                Err(e)
-                    if e.is_unavailable()
-                        || matches!(e.code(), Some(Code::Cancelled | Code::Unknown)) =>
-                {
+                Some(code) if net::retriable(code) => {
                     self.set_route(None);
-                    if !undelivered(&e) {
+                    if !failed.undelivered {
                         if retries_left == 0 {
                             return Err(e);
                         }
@@ -178,8 +178,8 @@ impl ActorHandle {
                     tracing::info!(actor = %self.id, address = %route.address, error = %e, "actor unreachable; waiting for the head to restart it");
                     stale = Some(route);
                 }
-                Err(e) => {
-                    if e.code() == Some(Code::NotFound) {
+                code => {
+                    if code == Some(Code::NotFound) {
                         self.set_route(None);
                     }
                     return Err(e);

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::args::parse_object_id;
 use super::output::print_json;
-use crate::sdk::{
+use xnai_sdk::{
     ActorHandle, ActorOptions, Client, GenerateEvent, GenerateRequest, InferenceParams, ModelSource,
 };
 

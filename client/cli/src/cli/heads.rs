@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::HeadCommand;
 use super::output::{print_json, table};
-use crate::sdk::Client;
+use xnai_sdk::Client;
 
 /// Runs one `xnai head` command.
 pub(super) async fn head(client: Client, command: HeadCommand, json: bool) -> Result<()> {

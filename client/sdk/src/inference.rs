@@ -240,7 +240,7 @@ impl Client {
             method: "generate".into(),
             args: vec![body],
         };
-        let mut stub = self.inner.workers.stub(&info.address)?;
+        let mut stub = self.inner.workers.actor_stub(&info.address)?;
         let chunks = stub.call_actor_stream(req).await?.into_inner();
         let events = chunks.map(|chunk| match chunk?.kind {
             Some(Kind::Text(text)) => Ok(GenerateEvent::Token(text)),

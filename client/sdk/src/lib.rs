@@ -1,13 +1,18 @@
-//! The async Rust SDK: [`Client`] connects to the head(s) with the cluster token and offers
-//! tasks ([`Client::submit`]), objects ([`Client::get`], [`Client::put`], ...) and actors
-//! ([`Client::create_actor`], [`ActorHandle::call`]) with typed handles.
+//! The async Rust SDK (crate `xnai-sdk`): [`Client`] connects to the head(s) with the cluster
+//! token and offers tasks ([`Client::submit`]), objects ([`Client::get`], [`Client::put`], ...)
+//! and actors ([`Client::create_actor`], [`ActorHandle::call`]) with typed handles.
 //!
 //! Objects never pass through the head: the client asks the head where an object is (or where
 //! to put one) and streams it from or to that worker, checking size and CRC-32. A worker on the
-//! same host is read and written through shared memory instead ([`local`]).
+//! same host is read and written through shared memory instead ([`local`]). [`builtins`] holds
+//! what the workers' built-in functions compute, so callers can check results.
+//!
+//! A library: errors are [`Error`] (thiserror); no command-line, process or `anyhow` code here
+//! (that is the `xnai-cli` crate).
 
 mod actors;
 mod breaker;
+pub mod builtins;
 mod convert;
 mod error;
 mod heads;

@@ -1,9 +1,10 @@
 //! Connections: [`HeadLink`], the single path every head call takes, and [`WorkerPool`], one
 //! cached channel per worker address. Every channel carries the cluster token and the wire's
 //! message size limits. `HeadLink` follows the Raft leader by itself: a head that does not lead
-//! answers UNAVAILABLE with the leader in the `xnai-leader` metadata; the link goes there, else
-//! to the next head, with backoff, until [`FOLLOW_DEADLINE`] passes, so calls ride through an
-//! election. Writes carry request ids, so a retried write applies once.
+//! answers UNAVAILABLE with the leader hint (`xnai_proto::net::leader`); the link goes there,
+//! else to the next head, with backoff, until [`FOLLOW_DEADLINE`] passes, so calls ride through
+//! an election. Writes carry request ids, so a retried write applies once. Endpoints, the
+//! retriable codes, the hint and the backoff all come from `xnai_proto::net`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,7 +17,8 @@ use tokio::time::Instant;
 use tonic::codegen::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use xnai_proto::auth::TokenInject;
-use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, MAX_MESSAGE_BYTES, STREAM_WINDOW};
+use xnai_proto::limits::MAX_MESSAGE_BYTES;
+use xnai_proto::net::{self, Backoff, Traffic};
 use xnai_proto::pb::head_client::HeadClient;
 use xnai_proto::pb::local_arena_client::LocalArenaClient;
 use xnai_proto::pb::worker_client::WorkerClient;
@@ -32,34 +34,19 @@ pub(crate) type LocalArenaStub = LocalArenaClient<InterceptedService<Channel, To
 
 /// How long a head call keeps looking for the leader before it gives up on UNAVAILABLE.
 pub(crate) const FOLLOW_DEADLINE: Duration = Duration::from_secs(15);
-/// Longest pause between rounds over the heads while looking for the leader: an election takes
-/// about a second, and asking three heads a few times a second costs nothing.
-const MAX_BACKOFF: Duration = Duration::from_millis(200);
-/// Response metadata naming the leader (set by heads that do not lead).
-const LEADER_METADATA: &str = "xnai-leader";
-/// HTTP/2 keepalive: a head that stopped answering (paused, partitioned) fails calls in
-/// seconds instead of holding them forever.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause between rounds over the heads while looking for the leader: 20 ms doubling to
+/// 200 ms; an election takes about a second, and asking three heads a few times a second
+/// costs nothing.
+const FOLLOW_BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200));
 
-/// Builds an endpoint for `host:port` (or a full `http://` URI).
-pub(crate) fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint> {
-    let uri = if address.contains("://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let ep = Endpoint::from_shared(uri)
-        .map_err(|e| Error::InvalidArgument(format!("bad address {address:?}: {e}")))?;
-    Ok(ep
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-        .keep_alive_while_idle(true)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(MAX_FRAME))
+/// The toolkit's endpoint for `traffic` to `address`, with the client's connect timeout.
+pub(crate) fn endpoint(
+    address: &str,
+    traffic: Traffic,
+    connect_timeout: Duration,
+) -> Result<Endpoint> {
+    let ep = net::endpoint(address, traffic).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    Ok(ep.connect_timeout(connect_timeout))
 }
 
 /// The connection to the head replicas. Thread-safe; clone-free (shared behind the client's Arc).
@@ -83,11 +70,14 @@ impl HeadLink {
         }
         let mut channels = Vec::with_capacity(addresses.len());
         for a in addresses {
-            channels.push(endpoint(a, connect_timeout)?.connect_lazy());
+            channels.push(endpoint(a, Traffic::Control, connect_timeout)?.connect_lazy());
         }
         let mut last = String::new();
         for (i, a) in addresses.iter().enumerate() {
-            match endpoint(a, connect_timeout)?.connect().await {
+            match endpoint(a, Traffic::Control, connect_timeout)?
+                .connect()
+                .await
+            {
                 Ok(ch) => {
                     channels[i] = ch;
                     return Ok(Self {
@@ -135,18 +125,15 @@ impl HeadLink {
         let deadline = Instant::now() + FOLLOW_DEADLINE;
         let mut i = self.current.load(Ordering::Relaxed) % n;
         let mut misses = 0usize;
-        let mut backoff = Duration::from_millis(20);
+        let mut backoff = FOLLOW_BACKOFF;
         loop {
             match f(self.stub(i)).await {
                 Ok(r) => {
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(r.into_inner());
                 }
-                Err(s) if head_unreachable(&s) => {
-                    let hint = s
-                        .metadata()
-                        .get(LEADER_METADATA)
-                        .and_then(|v| v.to_str().ok())
+                Err(s) if net::retriable(s.code()) => {
+                    let hint = net::leader_hint(&s)
                         .and_then(|a| self.index_of(a))
                         .filter(|&j| j != i);
                     if Instant::now() >= deadline {
@@ -161,28 +148,17 @@ impl HeadLink {
                 Err(s) => return Err(s.into()),
             }
             if misses.is_multiple_of(n) {
-                tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
-                    .await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff.wait_until(deadline).await;
             }
         }
     }
 }
 
-/// Whether a failed head call may be retried on another head: UNAVAILABLE (not the leader, or
-/// no connection), and the transport errors a connection dropped mid-call gives (a killed
-/// head). Heads never answer UNKNOWN or CANCELLED themselves, and writes carry request ids.
-fn head_unreachable(s: &tonic::Status) -> bool {
-    matches!(
-        s.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-    )
-}
-
-/// Cached channels to workers, keyed by `host:port`. Channels connect lazily and reconnect by
+/// Cached channels to workers, keyed by `host:port` and kind of traffic (object streams and
+/// actor calls get their own connection settings). Channels connect lazily and reconnect by
 /// themselves, so an entry stays valid across worker restarts on the same address.
 pub(crate) struct WorkerPool {
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: Mutex<HashMap<(String, Traffic), Channel>>,
     token: TokenInject,
     connect_timeout: Duration,
 }
@@ -196,14 +172,15 @@ impl WorkerPool {
         }
     }
 
-    /// The channel to `address`, created on first use.
-    pub(crate) fn channel(&self, address: &str) -> Result<Channel> {
+    /// The channel for `traffic` to `address`, created on first use.
+    pub(crate) fn channel(&self, address: &str, traffic: Traffic) -> Result<Channel> {
+        let key = (address.to_string(), traffic);
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ch) = map.get(address) {
+        if let Some(ch) = map.get(&key) {
             return Ok(ch.clone());
         }
-        let ch = endpoint(address, self.connect_timeout)?.connect_lazy();
-        map.insert(address.to_string(), ch.clone());
+        let ch = endpoint(address, traffic, self.connect_timeout)?.connect_lazy();
+        map.insert(key, ch.clone());
         Ok(ch)
     }
 
@@ -214,18 +191,24 @@ impl WorkerPool {
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    /// A Worker stub for `address`.
+    /// A Worker stub for object streams to `address`.
     pub(crate) fn stub(&self, address: &str) -> Result<WorkerStub> {
-        Ok(self.stub_for(self.channel(address)?))
+        Ok(self.stub_for(self.channel(address, Traffic::Objects)?))
+    }
+
+    /// A Worker stub for actor calls to `address`.
+    pub(crate) fn actor_stub(&self, address: &str) -> Result<WorkerStub> {
+        Ok(self.stub_for(self.channel(address, Traffic::Actors)?))
     }
 
     /// A LocalArena stub for `address` (same channel as its Worker stub).
     pub(crate) fn local_stub(&self, address: &str) -> Result<LocalArenaStub> {
-        Ok(
-            LocalArenaClient::with_interceptor(self.channel(address)?, self.token.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        Ok(LocalArenaClient::with_interceptor(
+            self.channel(address, Traffic::Objects)?,
+            self.token.clone(),
         )
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 }
 

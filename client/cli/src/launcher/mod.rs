@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::sdk::{Client, ClientConfig};
 use files::{ClusterFile, DataDir, WorkerRecord};
 use procs::{Child, StopOutcome, StopTarget};
+use xnai_sdk::{Client, ClientConfig};
 
 /// How long `up` waits for the whole cluster to be ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);

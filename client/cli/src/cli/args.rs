@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 
-use crate::sdk::{Arg, ClientConfig, ObjectRef};
+use xnai_sdk::{Arg, ClientConfig, ObjectRef};
 
 /// Parses one task argument as written on the command line.
 pub fn parse_task_arg(word: &str) -> Result<Arg> {
