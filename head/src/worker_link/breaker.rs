@@ -18,7 +18,7 @@ use failsafe::{Config, Instrument, StateMachine};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use xnai_proto::ids::WorkerId;
 
-use crate::runtime::CallFailed;
+use super::CallFailed;
 use crate::state::BreakerState;
 
 /// Consecutive failures that open a breaker.
