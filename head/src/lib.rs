@@ -4,7 +4,6 @@
 
 #![warn(missing_docs)]
 
-pub mod breaker;
 pub mod error;
 pub mod log;
 pub mod raft;
@@ -13,6 +12,7 @@ pub mod scheduler;
 pub mod service;
 pub mod soft;
 pub mod state;
+pub mod worker_link;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -30,11 +30,13 @@ use xnai_proto::pb::worker_registry_server::WorkerRegistryServer;
 pub use error::{HeadError, Result};
 use log::CommandLog;
 use raft::{RaftConfig, RaftLog};
-use runtime::{GrpcWorkerPool, Runtime};
+use runtime::Runtime;
 use service::leader::LeaderGate;
 use service::{HeadApi, HeadContext, HeadIdentity, RegistryApi};
 use soft::{Heartbeats, Pressure};
+use worker_link::GrpcWorkerPool;
 use xnai_proto::pb::peer_server::PeerServer;
+use xnai_proto::timings::Timings;
 
 /// Everything `run` needs; `main.rs` fills it from flags.
 #[derive(Debug, Clone)]
@@ -52,7 +54,8 @@ pub struct HeadConfig {
     /// Most tasks pending or running before SubmitTask is refused.
     pub max_pending_tasks: u64,
     /// Heartbeat lease: a worker silent this long is declared dead (also the grace period a
-    /// new leader gives workers).
+    /// new leader gives workers). Heartbeat, silence and probe intervals derive from it
+    /// ([`Timings`]).
     pub worker_lease: std::time::Duration,
     /// How this head takes part in the Raft group (its `snapshot_every` is the one used).
     pub raft: RaftConfig,
@@ -104,14 +107,13 @@ pub async fn run(
     .await?;
     let raft_log = Arc::new(started.log);
     let log: Arc<dyn CommandLog> = raft_log.clone();
-    let beats = Arc::new(Heartbeats::default());
+    let beats = Arc::new(Heartbeats::new(Timings::new(config.worker_lease)));
     let pool = Arc::new(GrpcWorkerPool::new(inject));
     let runtime = tokio::spawn(supervise_runtime(
         raft_log.clone(),
         log.clone(),
         pool,
         beats.clone(),
-        config.worker_lease,
     ));
 
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
@@ -185,7 +187,6 @@ async fn supervise_runtime(
     log: Arc<dyn CommandLog>,
     pool: Arc<GrpcWorkerPool>,
     beats: Arc<Heartbeats>,
-    worker_lease: std::time::Duration,
 ) {
     let mut status = raft.status();
     let mut running: Option<tokio::task::JoinHandle<()>> = None;
@@ -204,8 +205,7 @@ async fn supervise_runtime(
             }
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             raft.set_effects(Some(tx));
-            let rt =
-                Runtime::new(log.clone(), pool.clone(), beats.clone()).with_lease(worker_lease);
+            let rt = Runtime::new(log.clone(), pool.clone(), beats.clone());
             running = Some(tokio::spawn(rt.run(rx)));
             tracing::info!("leading: runtime started");
         } else if !leading && let Some(h) = running.take() {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use xnai_head::raft::{DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, RaftConfig, parse_peers};
 use xnai_head::{HeadConfig, log::DEFAULT_SNAPSHOT_EVERY};
+use xnai_proto::timings::DEFAULT_WORKER_LEASE;
 
 /// xnai head: the control plane of an xnai cluster.
 #[derive(Debug, Parser)]
@@ -30,7 +31,8 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     max_pending_tasks: u64,
     /// Heartbeat lease in ms: a worker silent this long is declared dead.
-    #[arg(long, env = "XNAI_WORKER_LEASE_MS", default_value_t = 1500)]
+    /// Heartbeat, silence and probe intervals derive from it (`xnai_proto::timings`).
+    #[arg(long, env = "XNAI_WORKER_LEASE_MS", default_value_t = DEFAULT_WORKER_LEASE.as_millis() as u64)]
     worker_lease_ms: u64,
     /// Log entries between snapshots (0: never).
     #[arg(long, env = "XNAI_SNAPSHOT_EVERY", default_value_t = DEFAULT_SNAPSHOT_EVERY)]

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use xnai_proto::ids::{SessionId, TaskId, WorkerId};
-
-/// A worker silent for longer than this gets no new placements and shows as "dead".
-pub const SILENT_AFTER: Duration = Duration::from_secs(3);
+use xnai_proto::timings::Timings;
 
 /// Memory pressure a worker reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,10 +44,12 @@ impl Pressure {
 }
 
 /// The latest heartbeat of one worker, as the scheduler and status see it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SoftWorker {
     /// Milliseconds since the last heartbeat or registration.
     pub silent_ms: u64,
+    /// Silent longer than this (ms), it gets no new placements ([`Timings::silent_after`]).
+    pub silent_after_ms: u64,
     /// Tasks running on it.
     pub running_tasks: u32,
     /// Bytes used in its arena.
@@ -58,16 +58,29 @@ pub struct SoftWorker {
     pub pressure: Pressure,
 }
 
+impl Default for SoftWorker {
+    /// Just heard from, with the default lease's silence threshold.
+    fn default() -> Self {
+        Self {
+            silent_ms: 0,
+            silent_after_ms: Timings::default().silent_after().as_millis() as u64,
+            running_tasks: 0,
+            arena_used: 0,
+            pressure: Pressure::Ok,
+        }
+    }
+}
+
 impl SoftWorker {
     /// Whether it may get new placements: heard from recently and under no memory pressure
     /// (above the warning threshold a worker is degraded: it keeps its work, gets no more).
     pub fn placeable(&self) -> bool {
-        self.silent_ms <= SILENT_AFTER.as_millis() as u64 && self.pressure == Pressure::Ok
+        !self.silent() && self.pressure == Pressure::Ok
     }
 
-    /// Whether its heartbeats stopped.
+    /// Whether its heartbeats stopped (it missed two in a row; not yet declared dead).
     pub fn silent(&self) -> bool {
-        self.silent_ms > SILENT_AFTER.as_millis() as u64
+        self.silent_ms > self.silent_after_ms
     }
 }
 
@@ -95,16 +108,31 @@ struct Beat {
     pressure: Pressure,
 }
 
-/// Heartbeat table shared by the registry service (writer) and the scheduler/status (readers).
-/// Thread-safe; the lock is held only to copy or update an entry.
+/// Heartbeat table shared by the registry service (writer) and the scheduler/status (readers),
+/// with the lease timings every reader of it uses. Thread-safe; the lock is held only to copy
+/// or update an entry. `Default` has the default lease.
 #[derive(Debug, Default)]
 pub struct Heartbeats {
+    timings: Timings,
     inner: Mutex<HashMap<WorkerId, Beat>>,
     sessions: Mutex<HashMap<SessionId, Instant>>,
     holds: Mutex<HashMap<TaskId, Instant>>,
 }
 
 impl Heartbeats {
+    /// An empty table for workers on `timings` (the worker lease and what derives from it).
+    pub fn new(timings: Timings) -> Self {
+        Self {
+            timings,
+            ..Self::default()
+        }
+    }
+
+    /// The lease timings: the heartbeat interval workers are told, silence, lease, probes.
+    pub fn timings(&self) -> Timings {
+        self.timings
+    }
+
     /// Record a heartbeat (or a registration, with zero load).
     pub fn record(
         &self,
@@ -181,6 +209,7 @@ impl Heartbeats {
     /// Copy the table as seen now.
     pub fn view(&self) -> SoftView {
         let now = Instant::now();
+        let silent_after_ms = self.timings.silent_after().as_millis() as u64;
         let workers = self
             .lock()
             .iter()
@@ -188,6 +217,7 @@ impl Heartbeats {
                 let silent_ms = now.saturating_duration_since(b.last_seen).as_millis() as u64;
                 let soft = SoftWorker {
                     silent_ms,
+                    silent_after_ms,
                     running_tasks: b.running_tasks,
                     arena_used: b.arena_used,
                     pressure: b.pressure,

@@ -2,7 +2,7 @@
 //! tmpfs arena, serving the `Worker` gRPC service and reporting to the head.
 //!
 //! `main.rs` only parses flags; [`run`] (or [`run_with`] for a worker with user functions and
-//! classes) does everything else. Modules: `arena`, `functions`, `actors`, `executor`,
+//! classes) does everything else. Modules: `arena`, `functions`, `actors`, `hosts`, `executor`,
 //! `head_link`, `service`, with `convert` the only place protobuf meets domain types.
 
 pub mod actors;
@@ -12,6 +12,7 @@ pub mod error;
 pub mod executor;
 pub mod functions;
 pub mod head_link;
+pub mod hosts;
 pub mod inference_actor;
 pub mod retrieval_actor;
 pub mod server;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use xnai_proto::ids::{ObjectId, SessionId};
 use xnai_proto::pb;
+use xnai_proto::timings::renew_every;
 
 use super::error::{Error, Result};
 use super::link::head_call;
@@ -52,7 +53,7 @@ impl Client {
         let id = SessionId::parse(&reply.session_id)
             .map_err(|e| Error::Protocol(format!("bad session id from the head: {e}")))?;
         self.inner.session.set(Some(id));
-        let every = Duration::from_millis(reply.lease_ms.max(300) / 3);
+        let every = renew_every(Duration::from_millis(reply.lease_ms.max(300)));
         tokio::spawn(renew_loop(Arc::downgrade(&self.inner), every));
         tracing::debug!(session_id = %id, lease_ms = reply.lease_ms, "session opened");
         Ok(())

@@ -8,11 +8,12 @@ use std::time::Duration;
 use xnai_proto::ids::{ActorId, ObjectId, TaskId, WorkerId};
 use xnai_proto::net::Backoff;
 
-use super::pool::{ActorRequest, CallFailed, DispatchArg, TaskReply, TaskRequest, WorkerPool};
-use crate::breaker::Breakers;
 use crate::log::CommandLog;
 use crate::soft::Heartbeats;
 use crate::state::{ActorState, Arg, Command, ControlState, Effect, FailureKind, TaskState};
+use crate::worker_link::{
+    ActorRequest, Breakers, CallFailed, DispatchArg, TaskReply, TaskRequest, WorkerPool,
+};
 
 /// First actor restart delay; doubles with every restart used, up to [`RESTART_BACKOFF_MAX`].
 pub const RESTART_BACKOFF_START: Duration = Duration::from_millis(50);

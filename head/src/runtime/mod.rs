@@ -1,15 +1,19 @@
 //! The runtime: the leader's one loop that carries out effects (dispatching tasks, starting and
-//! stopping actors, deleting freed copies, through a [`WorkerPool`] and per-worker circuit
-//! breakers), feeds the results back as commands, runs the scheduler after every applied batch
-//! and on a short tick, and on that tick also watches leases (dead workers, expired sessions),
-//! probes workers and records breaker transitions. Every decision is a logged command.
+//! stopping actors, deleting freed copies, through the [`WorkerPool`] trait and the per-worker
+//! breakers of [`crate::worker_link`]), feeds the results back as commands, runs the scheduler
+//! after every applied batch and on a short tick, and on that tick also watches leases (dead
+//! workers, expired sessions), probes workers and records breaker transitions. Every decision
+//! is a logged command.
 
 mod effects;
-mod pool;
 pub mod watch;
 
 #[cfg(test)]
+mod mem_log;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod time_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,35 +23,31 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use crate::breaker::{Breakers, Transition};
 use crate::log::{AppliedBatch, CommandLog};
 use crate::scheduler::schedule;
 use crate::soft::Heartbeats;
 use crate::state::{BreakerState, Command, Effect, Outcome};
+use crate::worker_link::{Breakers, Transition, WorkerPool};
 use effects::Handles;
+use xnai_proto::timings::Timings;
 
 pub use effects::{RESTART_BACKOFF_MAX, RESTART_BACKOFF_START, restart_delay};
-pub use pool::{
-    ActorRequest, CallFailed, DispatchArg, GrpcWorkerPool, TaskReply, TaskRequest, WorkerPool,
-};
 
 /// How often the scheduler and the watchers run when nothing is applied.
 pub const SCHEDULE_TICK: Duration = Duration::from_millis(200);
-/// Default heartbeat lease: a worker silent this long (no heartbeat and no answered probe) is
-/// declared dead (heartbeats every 500 ms, so three missed in a row).
-pub const DEFAULT_WORKER_LEASE: Duration = Duration::from_millis(1500);
 
 /// Executes effects and schedules. Owns nothing but handles; run it with [`Runtime::run`].
 pub struct Runtime {
     h: Handles,
     beats: Arc<Heartbeats>,
-    lease: Duration,
+    /// The lease and what derives from it (probe interval and timeout), from `beats`.
+    timings: Timings,
     transitions: UnboundedReceiver<Transition>,
 }
 
 impl Runtime {
-    /// A runtime over `log`, calling workers through `pool`, placing by `beats`, with the
-    /// default worker lease.
+    /// A runtime over `log`, calling workers through `pool`, placing by `beats`, declaring
+    /// workers dead and probing them on the timings of `beats` ([`Heartbeats::timings`]).
     pub fn new(
         log: Arc<dyn CommandLog>,
         pool: Arc<dyn WorkerPool>,
@@ -60,18 +60,13 @@ impl Runtime {
             breakers: Arc::new(breakers),
             beats: Arc::clone(&beats),
         };
+        let timings = beats.timings();
         Self {
             h,
             beats,
-            lease: DEFAULT_WORKER_LEASE,
+            timings,
             transitions,
         }
-    }
-
-    /// Use `lease` as the heartbeat lease (and the grace period after start).
-    pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
     }
 
     /// Run until `batches` closes (the log stopped) or the task is aborted; aborting also
@@ -121,7 +116,7 @@ impl Runtime {
                 _ = tick.tick() => {
                     dirty = true;
                     self.watch(started.elapsed()).await;
-                    if last_probe.elapsed() >= watch::PROBE_EVERY {
+                    if last_probe.elapsed() >= self.timings.probe_interval() {
                         last_probe = Instant::now();
                         self.probe(&mut inflight);
                     }
@@ -159,7 +154,7 @@ impl Runtime {
     /// Declare silent workers dead and close expired sessions.
     async fn watch(&self, uptime: Duration) {
         let view = self.beats.view();
-        let lease = self.lease;
+        let lease = self.timings.lease();
         let (dead, expired) = self.h.log.state().read(|s| {
             (
                 watch::silent_workers(s, &view, uptime, lease),
@@ -203,8 +198,9 @@ impl Runtime {
         for (worker_id, address) in targets {
             let h = self.h.clone();
             let beats = self.beats.clone();
+            let timeout = self.timings.probe_timeout();
             inflight.spawn(async move {
-                let call = h.pool.ping(&address, watch::PROBE_TIMEOUT);
+                let call = h.pool.ping(&address, timeout);
                 match h.breakers.call(worker_id, call).await {
                     Ok(()) => beats.touch(worker_id),
                     Err(e) => tracing::debug!(%worker_id, error = %e, "probe failed"),

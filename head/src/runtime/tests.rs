@@ -1,75 +1,20 @@
-//! Runtime tests with a fake worker pool and a real sled log in a temp dir: tasks are placed,
-//! dispatched and recorded; system failures retry on another worker; actors start.
+//! Runtime tests with a fake worker pool and an in-memory log, on paused time:
+//! tasks are placed, dispatched and recorded; system failures retry on another worker; actors
+//! start and stop; recovery re-dispatches what was in flight.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use futures::future::BoxFuture;
 use xnai_proto::ids::ObjectId;
 
 use super::effects::recovery_effects;
+use super::mem_log::MemLog;
 use super::*;
-use crate::log::SledLog;
 use crate::soft::Pressure;
 use crate::state::{ActorOptions, ActorSpec, ObjectState, Resources, TaskOptions, TaskSpec};
 use crate::state::{ActorState, Arg, ControlState, TaskState};
+use crate::worker_link::fake::FakePool;
 use xnai_proto::ids::{ActorId, TaskId, WorkerId};
 
-/// Answers by worker address: addresses in `down` fail like an unreachable worker.
-#[derive(Default)]
-struct FakePool {
-    down: Vec<String>,
-    calls: Mutex<Vec<(String, String)>>,
-}
-
-impl FakePool {
-    fn record(&self, address: &str, what: String) -> bool {
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((address.to_string(), what));
-        self.down.iter().any(|d| d == address)
-    }
-}
-
-impl WorkerPool for FakePool {
-    fn execute_task(
-        &self,
-        address: &str,
-        req: TaskRequest,
-    ) -> BoxFuture<'static, Result<TaskReply, CallFailed>> {
-        let down = self.record(address, format!("exec {}", req.function));
-        let reply = match (down, req.function.as_str()) {
-            (true, _) => Err(CallFailed("connection refused".into())),
-            (false, "bad") => Ok(TaskReply::Failed("bad: no".into())),
-            (false, _) => Ok(TaskReply::Stored {
-                size: req.args.len() as u64,
-                crc32: 42,
-            }),
-        };
-        Box::pin(async move { reply })
-    }
-
-    fn start_actor(
-        &self,
-        address: &str,
-        req: ActorRequest,
-    ) -> BoxFuture<'static, Result<Option<String>, CallFailed>> {
-        self.record(address, format!("start {}", req.class));
-        Box::pin(async move { Ok(None) })
-    }
-
-    fn stop_actor(
-        &self,
-        address: &str,
-        actor_id: ActorId,
-    ) -> BoxFuture<'static, Result<(), CallFailed>> {
-        self.record(address, format!("stop {actor_id}"));
-        Box::pin(async move { Ok(()) })
-    }
-}
-
-fn register(worker_id: WorkerId, port: u16) -> Command {
+/// Registration of `worker_id` at `127.0.0.1:port`, offering `echo`, `bad` and `counter`.
+pub(super) fn register(worker_id: WorkerId, port: u16) -> Command {
     Command::RegisterWorker {
         request_id: format!("w{port}"),
         worker_id,
@@ -77,7 +22,7 @@ fn register(worker_id: WorkerId, port: u16) -> Command {
         pid: 1,
         resources: Resources::cpus(1),
         arena_capacity: 1 << 20,
-        functions: vec!["echo".into(), "bad".into()],
+        functions: vec!["echo".into(), "bad".into(), "missing".into()],
         classes: vec!["counter".into()],
     }
 }
@@ -100,15 +45,11 @@ async fn wait_for(log: &dyn CommandLog, done: impl Fn(&ControlState) -> bool) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tasks_run_retry_elsewhere_and_actors_start() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (log, batches) = SledLog::open(dir.path(), 0).expect("open");
+    let (log, batches) = MemLog::new();
     let log: Arc<dyn CommandLog> = Arc::new(log);
-    let pool = Arc::new(FakePool {
-        down: vec!["127.0.0.1:1".into()],
-        ..FakePool::default()
-    });
+    let pool = Arc::new(FakePool::with_down(&["127.0.0.1:1"]));
     let beats = Arc::new(Heartbeats::default());
     let (w1, w2) = (WorkerId(1 << 8), WorkerId(2 << 8));
     log.propose(vec![register(w1, 1), register(w2, 2)])
@@ -167,6 +108,8 @@ async fn tasks_run_retry_elsewhere_and_actors_start() {
         .read(|s| s.objects[&bad.return_object()].error.clone());
     assert_eq!(error.as_deref(), Some("bad: no"));
 
+    // Worker 1 answers again, so the actor starts wherever it is placed.
+    pool.set_down("127.0.0.1:1", false);
     let actor_id = ActorId(9 << 8);
     let spec = ActorSpec {
         class: "counter".into(),
@@ -189,27 +132,12 @@ async fn tasks_run_retry_elsewhere_and_actors_start() {
     .expect("killed");
     let stop = format!("stop {actor_id}");
     for _ in 0..100 {
-        if pool
-            .calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|(_, c)| *c == stop)
-        {
+        if pool.count(&stop) > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let calls: HashMap<String, usize> = pool
-        .calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .fold(HashMap::new(), |mut m, (_, c)| {
-            *m.entry(c.clone()).or_default() += 1;
-            m
-        });
-    assert_eq!(calls.get(&stop), Some(&1), "{calls:?}");
+    assert_eq!(pool.count(&stop), 1, "{:?}", pool.calls());
     runtime.abort();
     log.close().await;
 }
@@ -263,16 +191,4 @@ fn recovery_redispatches_running_tasks_and_starting_actors() {
             },
         ]
     );
-}
-
-#[test]
-fn backoffs_double_up_to_their_ceiling() {
-    use super::effects::argument_delay;
-    let ms = |d: Duration| d.as_millis();
-    let holds: Vec<u128> = (1..=6).map(|n| ms(argument_delay(n))).collect();
-    assert_eq!(holds, vec![200, 400, 800, 1600, 2000, 2000]);
-    assert_eq!(restart_delay(0), Duration::ZERO);
-    assert_eq!(restart_delay(1), RESTART_BACKOFF_START);
-    assert_eq!(restart_delay(2), RESTART_BACKOFF_START * 2);
-    assert_eq!(restart_delay(40), RESTART_BACKOFF_MAX);
 }

@@ -2,7 +2,8 @@
 //! lease is declared dead, but never before one full lease after the runtime started, so a new
 //! leader gives every worker a grace period), client session leases, and the breaker probes
 //! (a cheap call to every live worker, so a worker that stops answering is cut off even when
-//! no work goes to it, and an open breaker gets its half-open probe).
+//! no work goes to it, and an open breaker gets its half-open probe). Every interval derives
+//! from the lease ([`xnai_proto::timings::Timings`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,11 +11,6 @@ use xnai_proto::ids::{SessionId, WorkerId};
 
 use crate::soft::{Heartbeats, SoftView};
 use crate::state::ControlState;
-
-/// How often every live worker is probed.
-pub const PROBE_EVERY: Duration = Duration::from_millis(500);
-/// How long a probe may take before it counts as a failure.
-pub const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// Live workers silent for longer than `lease`, with how long they have been silent (ms).
 /// A worker never heard from by this runtime counts as silent since `uptime` ago; nothing is

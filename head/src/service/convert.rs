@@ -1,13 +1,13 @@
 //! Protobuf <-> domain conversions, all in one place: ids and names are checked here (so bad
 //! input is refused with INVALID_ARGUMENT before anything is proposed), and state records are
-//! turned into the wire messages the head and the runtime send.
+//! turned into the wire messages the head sends (the head->worker messages are converted in
+//! `worker_link`).
 
 use xnai_proto::ids::{ObjectId, WorkerId};
 use xnai_proto::limits::{MAX_INLINE_ARGS_BYTES, MAX_NAME_BYTES};
 use xnai_proto::pb;
 
 use crate::error::{HeadError, Result};
-use crate::runtime::{ActorRequest, DispatchArg, TaskReply, TaskRequest};
 use crate::soft::SoftWorker;
 use crate::state::{
     ActorOptions, ActorRecord, ActorState, Arg, BreakerState, ControlState, CopyKind, ObjectRecord,
@@ -240,65 +240,6 @@ pub fn worker_status_to_pb(
 /// Whether a task counts as pending for `ClusterStatus`.
 pub fn is_pending(state: TaskState) -> bool {
     state == TaskState::Pending
-}
-
-fn task_arg_to_pb(a: DispatchArg) -> pb::TaskArg {
-    let kind = match a {
-        DispatchArg::Inline(v) => pb::task_arg::Kind::Value(v),
-        DispatchArg::Object {
-            object_id,
-            size,
-            crc32,
-            locations,
-        } => pb::task_arg::Kind::Object(pb::ObjectRefArg {
-            object_id: object_id.hex(),
-            size,
-            crc32,
-            locations: locations
-                .into_iter()
-                .map(|(w, address)| pb::ObjectLocation {
-                    worker_id: w.hex(),
-                    address,
-                })
-                .collect(),
-        }),
-    };
-    pb::TaskArg { kind: Some(kind) }
-}
-
-/// `Worker.ExecuteTask` request.
-pub fn task_request_to_pb(r: TaskRequest) -> pb::ExecuteTaskRequest {
-    pb::ExecuteTaskRequest {
-        task_id: r.task_id.hex(),
-        object_id: r.object_id.hex(),
-        function: r.function,
-        args: r.args.into_iter().map(task_arg_to_pb).collect(),
-    }
-}
-
-/// `Worker.StartActor` request.
-pub fn actor_request_to_pb(r: ActorRequest) -> pb::StartActorRequest {
-    pb::StartActorRequest {
-        actor_id: r.actor_id.hex(),
-        class: r.class,
-        args: r.args.into_iter().map(task_arg_to_pb).collect(),
-        max_concurrency: r.max_concurrency,
-    }
-}
-
-/// `Worker.ExecuteTask` reply; an empty reply is a protocol error.
-pub fn task_reply_from_pb(r: pb::ExecuteTaskReply) -> std::result::Result<TaskReply, String> {
-    match r.result {
-        Some(pb::execute_task_reply::Result::Stored(s)) => Ok(TaskReply::Stored {
-            size: s.size,
-            crc32: s.crc32,
-        }),
-        Some(pb::execute_task_reply::Result::Error(e)) => Ok(TaskReply::Failed(e)),
-        Some(pb::execute_task_reply::Result::ArgumentUnavailable(e)) => {
-            Ok(TaskReply::ArgumentUnavailable(e))
-        }
-        None => Err("ExecuteTask reply has neither stored nor error".into()),
-    }
 }
 
 #[cfg(test)]

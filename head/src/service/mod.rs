@@ -27,8 +27,6 @@ pub use registry::RegistryApi;
 
 /// Longest a LocateObject/WaitObjects/GetActor call waits, whatever timeout_ms says.
 pub const MAX_WAIT: Duration = Duration::from_secs(600);
-/// Heartbeat interval the head asks workers for.
-pub const HEARTBEAT_INTERVAL_MS: u64 = 500;
 
 /// Who this head is, for `ClusterStatus`.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use xnai_proto::ids::{ObjectId, WorkerId};
 use xnai_proto::pb;
 
-use super::{HEARTBEAT_INTERVAL_MS, HeadContext, convert};
+use super::{HeadContext, convert};
 use crate::error::HeadError;
 use crate::soft::Pressure;
 use crate::state::{Command, Outcome, Resources};
@@ -54,7 +54,7 @@ impl pb::worker_registry_server::WorkerRegistry for RegistryApi {
         tracing::info!(%worker_id, %address, pid = r.pid, "worker registered");
         Ok(Response::new(pb::RegisterWorkerReply {
             worker_id: worker_id.hex(),
-            heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+            heartbeat_interval_ms: self.ctx.beats.timings().heartbeat_interval().as_millis() as u64,
         }))
     }
 

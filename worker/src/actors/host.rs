@@ -122,6 +122,16 @@ impl ActorHost {
         self.classes.names()
     }
 
+    /// Whether this host can construct actors of `class`.
+    pub fn offers(&self, class: &str) -> bool {
+        self.classes.get(class).is_some()
+    }
+
+    /// Whether actor `id` lives here.
+    pub fn contains(&self, id: &ActorId) -> bool {
+        self.read().contains_key(id)
+    }
+
     /// Number of live actors.
     pub fn len(&self) -> usize {
         self.read().len()

@@ -1,7 +1,7 @@
 //! A fake head (`WorkerRegistry` only) for unit tests: records every call, hands out worker ids
 //! and can be told to answer heartbeats with `reregister`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio_stream::wrappers::TcpListenerStream;
@@ -15,15 +15,29 @@ use xnai_proto::pb::worker_registry_server::{WorkerRegistry, WorkerRegistryServe
 pub struct Seen {
     pub registrations: Vec<pb::RegisterWorkerRequest>,
     pub heartbeats: Vec<pb::HeartbeatRequest>,
+    /// When each heartbeat arrived (tokio time, so tests may pause it).
+    pub heartbeat_times: Vec<tokio::time::Instant>,
     pub objects: Vec<pb::ReportObjectRequest>,
     pub removed: Vec<pb::ReportObjectsRemovedRequest>,
 }
 
 /// The fake registry service; clone it to keep a handle on what it saw.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeHead {
     pub seen: Arc<Mutex<Seen>>,
     pub reregister: Arc<AtomicBool>,
+    /// The heartbeat interval it names when a worker registers (0: none).
+    pub interval_ms: Arc<AtomicU64>,
+}
+
+impl Default for FakeHead {
+    fn default() -> Self {
+        Self {
+            seen: Arc::default(),
+            reregister: Arc::default(),
+            interval_ms: Arc::new(AtomicU64::new(50)),
+        }
+    }
 }
 
 impl FakeHead {
@@ -58,7 +72,7 @@ impl WorkerRegistry for FakeHead {
         self.reregister.store(false, Ordering::SeqCst);
         Ok(Response::new(pb::RegisterWorkerReply {
             worker_id: WorkerId::random().hex(),
-            heartbeat_interval_ms: 50,
+            heartbeat_interval_ms: self.interval_ms.load(Ordering::SeqCst),
         }))
     }
 
@@ -66,7 +80,10 @@ impl WorkerRegistry for FakeHead {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
-        self.seen().heartbeats.push(request.into_inner());
+        let mut seen = self.seen();
+        seen.heartbeats.push(request.into_inner());
+        seen.heartbeat_times.push(tokio::time::Instant::now());
+        drop(seen);
         Ok(Response::new(pb::HeartbeatReply {
             reregister: self.reregister.load(Ordering::SeqCst),
         }))

@@ -20,6 +20,7 @@ use xnai_proto::limits::MAX_MESSAGE_BYTES;
 use xnai_proto::net::{self, Backoff, Traffic};
 use xnai_proto::pb::worker_registry_client::WorkerRegistryClient;
 use xnai_proto::pb::{self, CopyKind as PbCopyKind};
+use xnai_proto::timings::Timings;
 
 use crate::arena::StoredMeta;
 use crate::error::{Result, WorkerError};
@@ -171,16 +172,16 @@ impl HeadLink {
             context: "registering".into(),
             message: e.to_string(),
         })?;
-        let ms = if reply.heartbeat_interval_ms == 0 {
-            500
-        } else {
-            reply.heartbeat_interval_ms
+        // A head that names no interval gets the default lease's.
+        let interval = match reply.heartbeat_interval_ms {
+            0 => Timings::default().heartbeat_interval(),
+            ms => Duration::from_millis(ms),
         };
         Ok(Session {
             client,
             head_index,
             worker_id,
-            interval: Duration::from_millis(ms),
+            interval,
         })
     }
 

@@ -1,5 +1,6 @@
-//! Head link tests against the fake head: registration (skipping a dead head address),
-//! heartbeats, re-registration on request, object and eviction reports.
+//! Head link tests against the fake head, on paused tokio time: registration (skipping a dead
+//! head address), heartbeats at the interval the head names (or the default lease's),
+//! re-registration on request, object and eviction reports.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,8 +23,20 @@ fn registration() -> Registration {
     }
 }
 
+/// On paused time the clock jumps to the next timer whenever the runtime waits, including on
+/// the fake head's real socket; this 1 ms ticker keeps those jumps short, so call timeouts
+/// (seconds) never fire while a reply is merely in flight. Abort it at the end.
+fn short_clock_jumps() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+}
+
+/// Poll `f` every 10 ms of (paused) time until it holds, for at most 5 s of it.
 async fn wait_until(mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..500 {
         if f() {
             return;
         }
@@ -32,8 +45,9 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
     panic!("condition not reached");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn registers_heartbeats_reregisters_and_reports() {
+    let ticker = short_clock_jumps();
     let head = FakeHead::default();
     let addr = head.serve("tok").await;
     let inject = TokenInject::new("tok").unwrap();
@@ -97,9 +111,50 @@ async fn registers_heartbeats_reregisters_and_reports() {
     }
     hb.abort();
     fwd.abort();
+    ticker.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn heartbeats_go_out_at_the_interval_the_head_names_else_the_default() {
+    let ticker = short_clock_jumps();
+    for (named_ms, expected) in [
+        (80, Duration::from_millis(80)),
+        (0, Timings::default().heartbeat_interval()),
+    ] {
+        tracing::info!(
+            named_ms,
+            "--- phase: the head names an interval at registration"
+        );
+        let head = FakeHead::default();
+        head.interval_ms.store(named_ms, Ordering::SeqCst);
+        let addr = head.serve("tok").await;
+        let inject = TokenInject::new("tok").unwrap();
+        let link = Arc::new(HeadLink::new(vec![addr], inject, registration()));
+        link.register(0).await;
+        let status = Box::new(|| HeartbeatStatus {
+            running_tasks: 0,
+            arena_used: 0,
+            arena_capacity: 10,
+            pressure: "ok",
+        });
+        let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status));
+
+        tracing::info!("--- phase: heartbeats arrive that far apart");
+        wait_until(|| head.seen.lock().unwrap().heartbeat_times.len() >= 4).await;
+        hb.abort();
+        let times = head.seen.lock().unwrap().heartbeat_times.clone();
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= expected && gap < expected + Duration::from_millis(50),
+                "heartbeats {gap:?} apart, expected {expected:?}"
+            );
+        }
+    }
+    ticker.abort();
+}
+
+#[tokio::test(start_paused = true)]
 async fn reports_fail_clearly_without_a_registration() {
     let mut link = HeadLink::new(
         vec!["127.0.0.1:1".into()],

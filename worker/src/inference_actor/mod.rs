@@ -1,7 +1,7 @@
 //! The built-in actor class `inference`: a llama.cpp model served by an [`InferenceEngine`]
 //! (one context per slot, calls beyond the slots in a bounded FIFO queue). Unlike the actix
-//! actors of [`crate::actors`] its methods are async and `generate` streams, so the service
-//! routes calls for these actors here ([`InferenceActors`]) instead of to the actix host.
+//! actors of [`crate::actors`] its methods are async and `generate` streams; [`InferenceActors`]
+//! is a [`crate::hosts::ClassHost`] of its own (`host`), which the service dispatches to.
 //!
 //! Constructor (see [`params::constructor`]): `model=PATH` (a GGUF file on this worker) or an
 //! object reference argument (a GGUF put into the cluster: pulled into this worker's tmpfs
@@ -12,6 +12,7 @@
 //! Every actor of the worker loads its model through one shared loader (the worker's
 //! [`xnai_inference::llama::ModelCache`]), so a model file is resident once.
 
+mod host;
 pub mod params;
 pub mod stream;
 #[cfg(test)]

@@ -2,31 +2,17 @@
 //! stats), and the one-chunk reply of methods that do not stream. This and `crate::convert`
 //! are where the inference actor meets protobuf types.
 
-use std::pin::Pin;
-
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use xnai_inference::{FinishReason, GenerateEvent, GenerateStats, GenerateStream};
 use xnai_proto::pb;
 use xnai_proto::pb::actor_stream_chunk::Kind;
 
-use crate::actors::MethodResult;
-
-/// A `CallActorStream` response stream.
-pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::ActorStreamChunk, Status>> + Send>>;
+pub use crate::hosts::{ChunkStream, single};
 
 fn chunk(kind: Kind) -> Result<pb::ActorStreamChunk, Status> {
     Ok(pb::ActorStreamChunk { kind: Some(kind) })
-}
-
-/// The reply of a method that does not stream: one `value` or `error` chunk.
-pub fn single(result: MethodResult) -> ChunkStream {
-    let kind = match result {
-        Ok(value) => Kind::Value(value.to_vec()),
-        Err(text) => Kind::Error(text),
-    };
-    Box::pin(futures::stream::once(async move { chunk(kind) }))
 }
 
 /// A generation as chunks: each text piece as it arrives, then the stats (or the error) as

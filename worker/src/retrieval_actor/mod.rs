@@ -2,8 +2,8 @@
 //! embeds through an `inference` actor (`embedder=NAME`) or a model file on the worker
 //! (`model=PATH`), answers `vector`, `bm25` and `hybrid` (reciprocal rank fusion) searches, and
 //! stores every change as cluster objects so a restarted actor, on any worker, reloads the
-//! index without re-embedding ([`state`]). Like `inference`, its methods are async, so the
-//! service routes calls for these actors here instead of to the actix host.
+//! index without re-embedding ([`state`]). Like `inference`, its methods are async, so
+//! [`RetrievalActors`] is a [`crate::hosts::ClassHost`] of its own (`host`).
 //!
 //! Constructor ([`params::constructor`]): `embedder=NAME | model=PATH`, `chunk=WORDS`
 //! (120), `overlap=WORDS` (30), `ef_construction=N` (64), `ef_search=N` (100), `replicas=N`
@@ -12,6 +12,7 @@
 //! `{"query","k","mode"}` or words with `k=` `mode=`), `delete` (ids), `stats`.
 
 pub mod cluster;
+mod host;
 pub mod params;
 pub mod state;
 #[cfg(test)]

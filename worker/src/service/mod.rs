@@ -1,6 +1,6 @@
 //! The `Worker` gRPC service: thin handlers that decode ([`crate::convert`]), call the
-//! executor, actor host or arena, and encode. Object streaming lives in [`objects`], the
-//! same-host shared-memory service in [`local`].
+//! executor, the actor hosts ([`crate::hosts::ClassHosts`]) or the arena, and encode. Object
+//! streaming lives in [`objects`], the same-host shared-memory service in [`local`].
 
 mod local;
 mod objects;
@@ -18,62 +18,61 @@ use crate::arena::Arena;
 use crate::convert;
 use crate::executor::Executor;
 use crate::head_link::ObjectReporter;
-use crate::inference_actor::{self, InferenceActors};
-use crate::retrieval_actor::{self, RetrievalActors};
+use crate::hosts::{ClassHost, ClassHosts, StartContext};
+use crate::inference_actor::InferenceActors;
+use crate::retrieval_actor::RetrievalActors;
 
+use crate::hosts::ChunkStream as ActorChunkStream;
 pub use local::LocalArenaService;
 
 /// The worker's gRPC service. Cheap to clone.
 #[derive(Clone)]
 pub struct WorkerService {
     executor: Executor,
-    actors: Arc<ActorHost>,
+    /// Every kind of actor host; the actor handlers dispatch through it.
+    hosts: Arc<ClassHosts>,
     arena: Arena,
     reporter: Arc<dyn ObjectReporter>,
-    /// The `inference` actors, when the worker offers that class.
-    inference: Option<Arc<InferenceActors>>,
-    /// The `retrieval` actors, when the worker offers that class.
-    retrieval: Option<Arc<RetrievalActors>>,
 }
 
 impl WorkerService {
-    /// A service over the worker's parts; `reporter` acknowledges put objects to the head.
+    /// A service over the worker's parts, hosting actix actors in `actors`; `reporter`
+    /// acknowledges put objects to the head.
     pub fn new(
         executor: Executor,
         actors: Arc<ActorHost>,
         arena: Arena,
         reporter: Arc<dyn ObjectReporter>,
     ) -> Self {
+        let ctx = StartContext {
+            executor: executor.clone(),
+            arena_dir: arena.dir().to_path_buf(),
+        };
         Self {
             executor,
-            actors,
+            hosts: Arc::new(ClassHosts::new(actors, ctx)),
             arena,
             reporter,
-            inference: None,
-            retrieval: None,
         }
     }
 
-    /// Also host `retrieval` actors ([`crate::retrieval_actor`]).
-    pub fn with_retrieval(mut self, retrieval: Arc<RetrievalActors>) -> Self {
-        self.retrieval = Some(retrieval);
+    /// Also host actors in `host`, asked before the actix host. Call before cloning.
+    pub fn with_host(mut self, host: Arc<dyn ClassHost>) -> Self {
+        match Arc::get_mut(&mut self.hosts) {
+            Some(hosts) => hosts.add(host),
+            None => tracing::error!("a host was added to a worker service already shared"),
+        }
         self
     }
 
-    /// The retrieval host if actor `id` lives there.
-    fn retrieval_actor(&self, id: &xnai_proto::ids::ActorId) -> Option<&Arc<RetrievalActors>> {
-        self.retrieval.as_ref().filter(|h| h.contains(id))
+    /// Also host `retrieval` actors ([`crate::retrieval_actor`]).
+    pub fn with_retrieval(self, retrieval: Arc<RetrievalActors>) -> Self {
+        self.with_host(retrieval)
     }
 
     /// Also host `inference` actors ([`crate::inference_actor`]).
-    pub fn with_inference(mut self, inference: Arc<InferenceActors>) -> Self {
-        self.inference = Some(inference);
-        self
-    }
-
-    /// The inference host if actor `id` lives there.
-    fn inference_actor(&self, id: &xnai_proto::ids::ActorId) -> Option<&Arc<InferenceActors>> {
-        self.inference.as_ref().filter(|h| h.contains(id))
+    pub fn with_inference(self, inference: Arc<InferenceActors>) -> Self {
+        self.with_host(inference)
     }
 }
 
@@ -101,31 +100,7 @@ impl pb::worker_server::Worker for WorkerService {
         let span = tracing::info_span!("start_actor", actor_id = %id, class = %class);
         async {
             let args = convert::task_args(req.args)?;
-            if let Some(host) = self
-                .inference
-                .as_ref()
-                .filter(|_| class == inference_actor::CLASS)
-            {
-                let built = host
-                    .start(id, args, &self.executor, self.arena.dir())
-                    .await?;
-                return Ok(Response::new(pb::StartActorReply {
-                    error: built.err().unwrap_or_default(),
-                }));
-            }
-            let (args, pins) = self.executor.resolve_args(args).await?;
-            if let Some(host) = self
-                .retrieval
-                .as_ref()
-                .filter(|_| class == retrieval_actor::CLASS)
-            {
-                let built = host.start(id, &args).await;
-                return Ok(Response::new(pb::StartActorReply {
-                    error: built.err().unwrap_or_default(),
-                }));
-            }
-            let built = self.actors.start_actor(id, &class, args).await?;
-            drop(pins);
+            let built = self.hosts.start(id, &class, args).await?;
             Ok(Response::new(pb::StartActorReply {
                 error: built.err().unwrap_or_default(),
             }))
@@ -139,13 +114,7 @@ impl pb::worker_server::Worker for WorkerService {
         request: Request<pb::StopActorRequest>,
     ) -> Result<Response<pb::StopActorReply>, Status> {
         let id = convert::actor_id(&request.get_ref().actor_id)?;
-        if let Some(host) = &self.inference {
-            host.stop(&id);
-        }
-        if let Some(host) = &self.retrieval {
-            host.stop(&id);
-        }
-        self.actors.stop_actor(id);
+        self.hosts.stop(&id);
         Ok(Response::new(pb::StopActorReply {}))
     }
 
@@ -157,13 +126,7 @@ impl pb::worker_server::Worker for WorkerService {
         let id = convert::actor_id(&req.actor_id)?;
         let method = convert::name("method", &req.method)?;
         let args = convert::call_args(req.args)?;
-        let result = if let Some(host) = self.inference_actor(&id) {
-            host.call(id, &method, args).await?
-        } else if let Some(host) = self.retrieval_actor(&id) {
-            host.call(id, &method, args).await?
-        } else {
-            self.actors.call(id, method, args).await?
-        };
+        let result = self.hosts.call(id, method, args).await?;
         Ok(Response::new(convert::call_reply(result)))
     }
 
@@ -203,23 +166,17 @@ impl pb::worker_server::Worker for WorkerService {
         Ok(Response::new(pb::DeleteObjectsReply {}))
     }
 
-    type CallActorStreamStream = inference_actor::ChunkStream;
+    type CallActorStreamStream = ActorChunkStream;
 
     async fn call_actor_stream(
         &self,
         request: Request<pb::CallActorRequest>,
-    ) -> Result<Response<inference_actor::ChunkStream>, Status> {
+    ) -> Result<Response<ActorChunkStream>, Status> {
         let req = request.into_inner();
         let id = convert::actor_id(&req.actor_id)?;
         let method = convert::name("method", &req.method)?;
         let args = convert::call_args(req.args)?;
-        let stream = if let Some(host) = self.inference_actor(&id) {
-            host.call_stream(id, &method, args).await?
-        } else if let Some(host) = self.retrieval_actor(&id) {
-            inference_actor::stream::single(host.call(id, &method, args).await?)
-        } else {
-            inference_actor::stream::single(self.actors.call(id, method, args).await?)
-        };
+        let stream = self.hosts.call_stream(id, method, args).await?;
         Ok(Response::new(stream))
     }
 }

@@ -151,32 +151,4 @@ fn records_become_wire_messages() {
         worker_status_to_pb(w, &s.workers[&w], Some(&live)).state,
         "alive"
     );
-
-    let req = task_request_to_pb(TaskRequest {
-        task_id: task,
-        object_id: task.return_object(),
-        function: "digest".into(),
-        args: vec![DispatchArg::Object {
-            object_id: ObjectId(8 << 8),
-            size: 1,
-            crc32: 2,
-            locations: vec![(w, "a:1".into())],
-        }],
-    });
-    assert_eq!(req.object_id, task.return_object().hex());
-    let Some(pb::task_arg::Kind::Object(r)) = &req.args[0].kind else {
-        panic!("{req:?}")
-    };
-    assert_eq!((r.size, r.locations[0].address.as_str()), (1, "a:1"));
-    let stored = pb::ExecuteTaskReply {
-        result: Some(pb::execute_task_reply::Result::Stored(pb::StoredObject {
-            size: 9,
-            crc32: 1,
-        })),
-    };
-    assert_eq!(
-        task_reply_from_pb(stored),
-        Ok(TaskReply::Stored { size: 9, crc32: 1 })
-    );
-    assert!(task_reply_from_pb(pb::ExecuteTaskReply { result: None }).is_err());
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use xnai_proto::ids::WorkerId;
 use xnai_proto::net::{self, BreakerError, BreakerPolicy, KeyedBreaker};
 
-use crate::runtime::CallFailed;
+use super::CallFailed;
 use crate::state::BreakerState;
 
 /// A transition of one worker's breaker.
