@@ -141,6 +141,7 @@ impl From<HeadError> for tonic::Status {
                 | ApplyError::NoSuchActor(_)
                 | ApplyError::NoSuchSession(_) => Code::NotFound,
                 ApplyError::UnknownWorker(_) | ApplyError::Conflict(_) => Code::FailedPrecondition,
+                ApplyError::InlineBudget { .. } => Code::ResourceExhausted,
             },
             HeadError::NoSuchObject(_) | HeadError::NoSuchActor(_) => Code::NotFound,
             HeadError::TooManyPendingTasks(_)
