@@ -59,6 +59,8 @@ struct Row {
     data_peak_bytes: u64,
     /// The leader's resident memory.
     rss_bytes: u64,
+    /// The leader's applied Raft index (log entries so far).
+    commit_index: u64,
     /// Entries the head reports: tasks, objects (and the state's own size when it reports it).
     tasks: u64,
     objects: u64,
@@ -133,6 +135,11 @@ impl Probe {
             data_bytes,
             data_peak_bytes: self.data_peak,
             rss_bytes: rss_bytes(pid),
+            commit_index: st
+                .heads
+                .iter()
+                .find(|h| h.pid == pid)
+                .map_or(0, |h| h.commit_index),
             tasks: st.tasks,
             objects: st.objects,
             state_entries: st.state.entries(),
@@ -144,13 +151,14 @@ impl Probe {
 fn print_row(r: &Row) {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!(
-        "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.2} |",
+        "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {:.2} |",
         r.done,
         r.rate,
         r.elapsed_s,
         mib(r.data_bytes),
         mib(r.data_peak_bytes),
         mib(r.rss_bytes),
+        r.commit_index,
         r.tasks,
         r.objects,
         r.state_entries,
@@ -197,9 +205,13 @@ fn spawn_load(
 
 async fn soak(args: &Args, probe: &mut Probe) -> Result<Vec<Row>> {
     println!(
-        "| done | tasks/s (window) | elapsed s | head data MiB | data peak MiB | head RSS MiB | tasks | objects | state entries | state MiB |"
+        "| done | tasks/s (window) | elapsed s | head data MiB | data peak MiB | head RSS MiB | \
+         raft index | tasks | objects | state entries | state MiB |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let st = probe.client.status().await?;
+    let (pid, dir) = probe.leader(&st)?;
+    eprintln!("leader head: pid {pid}, data {}", dir.display());
     let mut rows = vec![probe.row(0, 0.0, Instant::now()).await?];
     print_row(&rows[0]);
     let done = Arc::new(AtomicU64::new(0));
