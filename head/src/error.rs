@@ -209,6 +209,13 @@ mod tests {
         );
         let s = status(ApplyError::NameTaken("c".into()));
         assert_eq!(s.code(), Code::AlreadyExists);
+        let s = status(ApplyError::InlineBudget {
+            need: 1024,
+            used: 2048,
+            budget: 2048,
+        });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(s.message().contains("budget 2048 bytes"), "{}", s.message());
         let s = status(HeadError::ObjectTooBig {
             size: 2 << 30,
             largest: 1 << 30,
