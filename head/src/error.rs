@@ -147,6 +147,7 @@ impl From<HeadError> for tonic::Status {
                 | ApplyError::NoSuchActor(_)
                 | ApplyError::NoSuchSession(_) => Code::NotFound,
                 ApplyError::UnknownWorker(_) | ApplyError::Conflict(_) => Code::FailedPrecondition,
+                ApplyError::InlineBudget { .. } => Code::ResourceExhausted,
             },
             HeadError::NoSuchObject(_) | HeadError::NoSuchActor(_) => Code::NotFound,
             HeadError::TooManyPendingTasks(_)
@@ -214,6 +215,13 @@ mod tests {
         );
         let s = status(ApplyError::NameTaken("c".into()));
         assert_eq!(s.code(), Code::AlreadyExists);
+        let s = status(ApplyError::InlineBudget {
+            need: 1024,
+            used: 2048,
+            budget: 2048,
+        });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(s.message().contains("budget 2048 bytes"), "{}", s.message());
         let s = status(HeadError::ObjectTooBig {
             size: 2 << 30,
             largest: 1 << 30,

@@ -8,7 +8,7 @@ use xnai_proto::pb;
 use super::error::{Error, Result};
 use super::types::{
     ActorInfo, ActorOptions, ActorState, Arg, ClusterStatus, HeadStatus, ObjectInfo,
-    ObjectLocation, ObjectRef, ObjectState, Resources, TaskOptions, WorkerStatus,
+    ObjectLocation, ObjectRef, ObjectState, Resources, StateSize, TaskOptions, WorkerStatus,
 };
 
 /// Parses an object id a node sent.
@@ -165,6 +165,25 @@ pub(crate) fn cluster_status_from_pb(s: pb::ClusterStatusReply) -> ClusterStatus
         tasks: s.tasks,
         objects: s.objects,
         pending_tasks: s.pending_tasks,
+        state: s.state.map(state_size_from_pb).unwrap_or_default(),
+    }
+}
+
+fn state_size_from_pb(z: pb::StateSize) -> StateSize {
+    StateSize {
+        workers: z.workers,
+        dead_workers: z.dead_workers,
+        tasks: z.tasks,
+        objects: z.objects,
+        actors: z.actors,
+        dead_actors: z.dead_actors,
+        sessions: z.sessions,
+        history: z.history,
+        tombstones: z.tombstones,
+        requests: z.requests,
+        inline_arg_bytes: z.inline_arg_bytes,
+        inline_arg_budget: z.inline_arg_budget,
+        approx_bytes: z.approx_bytes,
     }
 }
 

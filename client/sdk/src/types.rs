@@ -271,4 +271,45 @@ pub struct ClusterStatus {
     pub objects: u64,
     /// Tasks not yet finished.
     pub pending_tasks: u64,
+    /// Size of the head's replicated control state (zeros from an older head).
+    pub state: StateSize,
+}
+
+/// Entries by kind and bytes of the head's control state (`xnai status --json` -> `state`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StateSize {
+    /// Worker records (alive and dead) and how many of them are dead.
+    pub workers: u64,
+    /// Dead worker records kept.
+    pub dead_workers: u64,
+    /// Task records: unfinished, or the lineage of a live object.
+    pub tasks: u64,
+    /// Object directory entries.
+    pub objects: u64,
+    /// Actor records (live and dead).
+    pub actors: u64,
+    /// Dead actor records kept.
+    pub dead_actors: u64,
+    /// Open sessions.
+    pub sessions: u64,
+    /// Finished-task summaries kept for listing.
+    pub history: u64,
+    /// Freed objects remembered.
+    pub tombstones: u64,
+    /// Request ids remembered for dedup.
+    pub requests: u64,
+    /// Inline argument bytes held by task and actor records.
+    pub inline_arg_bytes: u64,
+    /// The cluster's inline argument budget.
+    pub inline_arg_budget: u64,
+    /// Bytes of the state as a snapshot encodes it.
+    pub approx_bytes: u64,
+}
+
+impl StateSize {
+    /// Records of live things and lineage (workers, tasks, objects, actors, sessions), without
+    /// the bounded rings (history, tombstones, request ids).
+    pub fn entries(&self) -> u64 {
+        self.workers + self.tasks + self.objects + self.actors + self.sessions
+    }
 }

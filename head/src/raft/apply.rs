@@ -2,7 +2,8 @@
 //! proposals, one group commit) go through [`ControlState::apply`]; membership entries change
 //! the conf state and the address book. Outcomes are routed back to waiting proposers by the
 //! entry's (term, index); snapshots (bincode of the state, the applied index and the address
-//! book) are written every `snapshot_every` applied entries and the log is compacted.
+//! book) are written every `snapshot_every` applied entries, or sooner once the log since the
+//! last one outweighs it, and the log is compacted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -124,7 +125,18 @@ pub(crate) struct Applier {
     /// Set by a membership change: a head added later must get a snapshot whose conf state
     /// lists it (raft refuses to restore one that does not), so snapshot right away.
     pub(crate) force_snapshot: bool,
+    /// Bytes of normal entries applied since the last snapshot.
+    pub(crate) log_bytes: u64,
+    /// Size of the last snapshot's data (0 before the first).
+    pub(crate) snapshot_bytes: u64,
 }
+
+/// Log bytes since the last snapshot that always allow a new one.
+pub(crate) const SNAPSHOT_MIN_LOG_BYTES: u64 = 8 << 20;
+/// A snapshot is also due once the log since the last one holds this many times its size: the
+/// log on disk then stays within a small multiple of the state, and each snapshot's cost (one
+/// encoding of the state) is paid for by at least as many bytes of log.
+pub(crate) const SNAPSHOT_LOG_RATIO: u64 = 2;
 
 impl Applier {
     pub(crate) fn has_pending(&self) -> bool {
@@ -168,6 +180,8 @@ impl Applier {
         self.applied = meta.index;
         self.applied_term = meta.term;
         self.snapshot_index = meta.index;
+        self.snapshot_bytes = snap.get_data().len() as u64;
+        self.log_bytes = 0;
         self.applied_tx.send_replace(meta.index);
         tracing::info!(
             index = data.index,
@@ -199,6 +213,7 @@ impl Applier {
                 continue;
             }
             let pending = self.take_pending(index, term);
+            self.log_bytes += e.data.len() as u64;
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {
                     if let Some(p) = pending {
@@ -307,14 +322,19 @@ impl Applier {
         Ok(())
     }
 
-    /// Snapshot and compact once `snapshot_every` entries were applied since the last one.
+    /// Snapshot and compact once `snapshot_every` entries were applied since the last one, or
+    /// once the entries since then hold more bytes than [`SNAPSHOT_LOG_RATIO`] times the last
+    /// snapshot (and at least [`SNAPSHOT_MIN_LOG_BYTES`]): large entries (inline arguments)
+    /// would otherwise pile up on disk far beyond the state they describe.
     pub(crate) async fn maybe_snapshot(
         &mut self,
         storage: &SledStorage,
         peers: &Peers,
     ) -> Result<(), LogError> {
-        let due =
-            self.snapshot_every > 0 && self.applied >= self.snapshot_index + self.snapshot_every;
+        let by_bytes = self.log_bytes
+            >= SNAPSHOT_MIN_LOG_BYTES.max(SNAPSHOT_LOG_RATIO.saturating_mul(self.snapshot_bytes));
+        let due = self.snapshot_every > 0
+            && (self.applied >= self.snapshot_index + self.snapshot_every || by_bytes);
         if !(due || self.force_snapshot) || self.applied <= self.snapshot_index {
             return Ok(());
         }
@@ -322,6 +342,8 @@ impl Applier {
         let index = self.applied;
         let book = peers.all();
         let data = self.state.read(|s| encode_snapshot(index, s, &book))?;
+        self.snapshot_bytes = data.len() as u64;
+        self.log_bytes = 0;
         let mut snap = Snapshot::default();
         snap.set_data(data.into());
         let meta = snap.mut_metadata();

@@ -164,6 +164,8 @@ impl RaftLog {
                 snapshot_every: cfg.snapshot_every,
                 snapshot_index: meta.index,
                 force_snapshot: false,
+                log_bytes: 0,
+                snapshot_bytes: snap.get_data().len() as u64,
             },
             transport,
             peers: peers.clone(),

@@ -1,7 +1,9 @@
 //! [`SledStorage`]: raft-rs's [`Storage`] on sled. Entries live in one tree keyed by big-endian
-//! index; hard state, conf state, the latest snapshot (metadata and data) and the head address
-//! book live in a meta tree. Writes go through the owner task only; every `persist_*` call is
-//! followed by [`SledStorage::flush`] before anything that depends on it is sent or acknowledged.
+//! index; hard state, conf state and the head address book live in a meta tree; the latest
+//! snapshot (metadata and data) has a tree of its own, because sled rewrites a whole tree page
+//! (large values as blob files) when it consolidates one, and the hard state changes on every
+//! Ready. Writes go through the owner task only; every `persist_*` call is followed by
+//! [`SledStorage::flush`] before anything that depends on it is sent or acknowledged.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -33,6 +35,7 @@ pub struct SledStorage {
     db: sled::Db,
     entries: sled::Tree,
     meta: sled::Tree,
+    snapshots: sled::Tree,
     cache: Arc<RwLock<Cache>>,
 }
 
@@ -63,6 +66,7 @@ impl SledStorage {
     pub fn open(db: sled::Db) -> Result<Self, LogError> {
         let entries = db.open_tree("raft_entries")?;
         let meta = db.open_tree("raft_meta")?;
+        let snapshots = db.open_tree("raft_snapshot")?;
         let mut cache = Cache::default();
         if let Some(b) = meta.get(HARD_STATE)? {
             cache.hard_state = HardState::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
@@ -70,7 +74,8 @@ impl SledStorage {
         if let Some(b) = meta.get(CONF_STATE)? {
             cache.conf_state = ConfState::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
         }
-        if let Some(b) = meta.get(SNAPSHOT)? {
+        // Data directories written before the snapshot had its own tree keep it in `meta`.
+        if let Some(b) = snapshots.get(SNAPSHOT)?.or(meta.get(SNAPSHOT)?) {
             cache.snapshot = Snapshot::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
         }
         cache.last_index = match entries.last()? {
@@ -83,6 +88,7 @@ impl SledStorage {
             db,
             entries,
             meta,
+            snapshots,
             cache: Arc::new(RwLock::new(cache)),
         })
     }
@@ -151,7 +157,7 @@ impl SledStorage {
     pub fn apply_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
         let meta = snap.get_metadata();
         self.entries.clear()?;
-        self.meta.insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
+        self.store_snapshot(snap)?;
         self.set_conf_state(meta.get_conf_state())?;
         let mut hs = self.read(|c| c.hard_state.clone());
         hs.term = hs.term.max(meta.term);
@@ -168,7 +174,7 @@ impl SledStorage {
     /// entries it covers.
     pub fn compact_to(&self, snap: &Snapshot) -> Result<(), LogError> {
         let index = snap.get_metadata().index;
-        self.meta.insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
+        self.store_snapshot(snap)?;
         let mut trim = sled::Batch::default();
         for k in self.entries.range(..=key(index)).keys() {
             trim.remove(k?);
@@ -178,6 +184,14 @@ impl SledStorage {
             c.snapshot = snap.clone();
             c.last_index = c.last_index.max(index);
         });
+        Ok(())
+    }
+
+    /// Write `snap` to the snapshot tree (dropping a copy an older version kept in `meta`).
+    fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
+        self.snapshots
+            .insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
+        self.meta.remove(SNAPSHOT)?;
         Ok(())
     }
 

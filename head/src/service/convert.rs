@@ -242,5 +242,24 @@ pub fn is_pending(state: TaskState) -> bool {
     state == TaskState::Pending
 }
 
+/// The control state's size for `ClusterStatus`.
+pub fn state_size_to_pb(z: &crate::state::StateSize) -> pb::StateSize {
+    pb::StateSize {
+        workers: z.workers,
+        dead_workers: z.dead_workers,
+        tasks: z.tasks,
+        objects: z.objects,
+        actors: z.actors,
+        dead_actors: z.dead_actors,
+        sessions: z.sessions,
+        history: z.history,
+        tombstones: z.tombstones,
+        requests: z.requests,
+        inline_arg_bytes: z.inline_arg_bytes,
+        inline_arg_budget: z.inline_arg_budget,
+        approx_bytes: z.approx_bytes,
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -135,9 +135,9 @@ impl pb::head_server::Head for HeadApi {
         let info = self
             .ctx
             .wait_for(r.timeout_ms, |s| {
-                let o = s.objects.get(&id).ok_or(HeadError::NoSuchObject(id))?;
+                let o = s.object_view(&id).ok_or(HeadError::NoSuchObject(id))?;
                 Ok((
-                    convert::object_info_to_pb(s, id, o),
+                    convert::object_info_to_pb(s, id, &o),
                     o.state != ObjectState::Pending,
                 ))
             })
@@ -165,7 +165,7 @@ impl pb::head_server::Head for HeadApi {
             .wait_for(r.timeout_ms, |s| {
                 let mut reply = pb::WaitObjectsReply::default();
                 for id in &ids {
-                    let o = s.objects.get(id).ok_or(HeadError::NoSuchObject(*id))?;
+                    let o = s.object_view(id).ok_or(HeadError::NoSuchObject(*id))?;
                     let list = if o.state == ObjectState::Pending {
                         &mut reply.pending
                     } else {
@@ -370,6 +370,7 @@ impl pb::head_server::Head for HeadApi {
                 .values()
                 .filter(|t| convert::is_pending(t.state))
                 .count() as u64,
+            state: Some(convert::state_size_to_pb(&s.size())),
         });
         Ok(Response::new(reply))
     }

@@ -1,10 +1,12 @@
 //! Actor commands of `ControlState::apply`: create, place, alive, dead (with restarts), kill.
-//! Names stay unique among live actors and are freed when an actor dies or is killed.
+//! Names stay unique among live actors and are freed when an actor dies or is killed; dead
+//! actors are kept in bounded numbers ([`super::retention`]).
 
 use xnai_proto::ids::{ActorId, WorkerId};
 
 use super::ControlState;
 use super::command::{ApplyError, Effect, Outcome};
+use super::retention::inline_len;
 use super::types::*;
 
 impl ControlState {
@@ -31,9 +33,14 @@ impl ControlState {
                 return Outcome::Rejected(ApplyError::NoSuchObject(*id));
             }
         }
+        if let Err(e) = self.check_inline_budget(&spec.args) {
+            return Outcome::Rejected(e);
+        }
         if let Some(name) = &spec.options.name {
             self.names.insert(name.clone(), actor_id);
         }
+        self.inline_bytes += inline_len(&spec.args);
+        self.arg_index.add_actor(actor_id, &spec.args);
         let seq = self.take_seq();
         let record = ActorRecord {
             seq,
@@ -144,6 +151,7 @@ impl ControlState {
             actor.state = ActorState::Dead;
             actor.error = Some(error);
             self.free_name(actor_id);
+            self.retire_actor(actor_id);
         }
         Outcome::Applied
     }
@@ -166,6 +174,7 @@ impl ControlState {
             });
         }
         self.free_name(actor_id);
+        self.retire_actor(actor_id);
         Outcome::ActorKilled { actor_id }
     }
 

@@ -6,6 +6,7 @@ use xnai_proto::ids::{ObjectId, TaskId, WorkerId};
 
 use super::ControlState;
 use super::command::{ApplyError, Command, Effect, Outcome};
+use super::retention::inline_len;
 use super::types::*;
 
 impl ControlState {
@@ -142,13 +143,18 @@ impl ControlState {
         let mut broken = None;
         for arg in &spec.args {
             if let Arg::Ref(id) = arg {
-                match self.objects.get(id) {
+                match self.object_view(id) {
                     None => return Outcome::Rejected(ApplyError::NoSuchObject(*id)),
                     Some(o) if matches!(o.state, ObjectState::Pending | ObjectState::Ready) => {}
-                    Some(o) => broken = broken.or_else(|| Some(dependency_error(*id, o))),
+                    Some(o) => broken = broken.or_else(|| Some(dependency_error(*id, &o))),
                 }
             }
         }
+        if let Err(e) = self.check_inline_budget(&spec.args) {
+            return Outcome::Rejected(e);
+        }
+        self.inline_bytes += inline_len(&spec.args);
+        self.arg_index.add_task(task_id, &spec.args);
         let seq = self.take_seq();
         let task = TaskRecord {
             seq,
@@ -382,34 +388,23 @@ impl ControlState {
             return;
         };
         let gone = task.spec.args.iter().find_map(|a| match a {
-            Arg::Ref(id) => self
-                .objects
-                .get(id)
-                .filter(|o| {
-                    matches!(
+            Arg::Ref(id) => match self.object_view(id) {
+                Some(o)
+                    if matches!(
                         o.state,
                         ObjectState::Failed | ObjectState::Lost | ObjectState::Freed
-                    )
-                })
-                .map(|o| dependency_error(*id, o)),
+                    ) =>
+                {
+                    Some(dependency_error(*id, &o))
+                }
+                Some(_) => None,
+                None => Some(format!("argument object {id} is unknown")),
+            },
             Arg::Inline(_) => None,
         });
         if let Some(error) = gone {
             self.fail_task(task_id, error);
         }
-    }
-
-    /// Pending tasks with `object_id` among their arguments, in submission order.
-    pub(super) fn pending_dependents(&self, object_id: ObjectId) -> Vec<TaskId> {
-        self.pending_tasks
-            .values()
-            .filter(|t| {
-                self.tasks
-                    .get(t)
-                    .is_some_and(|r| r.spec.args.contains(&Arg::Ref(object_id)))
-            })
-            .copied()
-            .collect()
     }
 }
 

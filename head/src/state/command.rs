@@ -258,6 +258,20 @@ pub enum ApplyError {
     /// The command contradicts the state (e.g. a put of an existing id).
     #[error("{0}")]
     Conflict(String),
+    /// Holding these inline arguments would take the cluster over its inline-argument budget.
+    #[error(
+        "inline arguments over the cluster's budget: {need} more bytes on top of {used} held, \
+         budget {budget} bytes; put large data as an object and pass it by reference, or \
+         release results you no longer need"
+    )]
+    InlineBudget {
+        /// Inline bytes of this command.
+        need: u64,
+        /// Inline bytes the kept records hold now.
+        used: u64,
+        /// The cluster's budget.
+        budget: u64,
+    },
 }
 
 /// Work the runtime must do after a command is applied (on the leader only).

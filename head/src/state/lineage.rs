@@ -1,7 +1,7 @@
 //! Lineage reconstruction in `ControlState::apply`: when the last copy of a task's output goes
 //! away, the task that made it runs again (within its retry budget), and so, in the same way,
 //! does every lost input it needs. A put object has no lineage: it becomes LOST with a reason.
-//! Lineage is the task records themselves, so it lives as long as the replicated state does.
+//! Lineage is the task records themselves, kept while a live object may need them (`retention`).
 
 use xnai_proto::ids::{ObjectId, TaskId, WorkerId};
 

@@ -5,9 +5,12 @@
 mod actors;
 mod apply;
 mod command;
+mod deps;
 mod lineage;
 mod objects;
+mod retention;
 mod sessions;
+mod stats;
 mod types;
 mod workers;
 
@@ -20,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use xnai_proto::ids::{ActorId, ObjectId, SessionId, TaskId, WorkerId};
 
 pub use command::{ApplyError, Command, Effect, Outcome};
+pub use deps::ArgIndex;
+pub use retention::{Limits, SUMMARY_ERROR_BYTES, TaskSummary};
+pub use stats::StateSize;
 pub use types::{
     ActorOptions, ActorRecord, ActorSpec, ActorState, Arg, Attempt, BreakerState, CopyKind,
     FailureKind, MAX_ARGUMENT_MISSES, ObjectRecord, ObjectState, Resources, SessionRecord,
@@ -34,11 +40,12 @@ pub const REMEMBERED_REQUESTS: usize = 100_000;
 pub struct ControlState {
     /// Registered workers.
     pub workers: BTreeMap<WorkerId, WorkerRecord>,
-    /// Every submitted task.
+    /// Tasks whose record may still be needed: unfinished ones, and finished or failed ones
+    /// whose output object is still in the directory (their lineage). See [`retention`].
     pub tasks: BTreeMap<TaskId, TaskRecord>,
-    /// Every created actor.
+    /// Live actors, and the most recently dead ones ([`Limits::dead_actors`]).
     pub actors: BTreeMap<ActorId, ActorRecord>,
-    /// The object directory.
+    /// The object directory: every object not yet freed (freed ones leave a tombstone).
     pub objects: BTreeMap<ObjectId, ObjectRecord>,
     /// Names of live (not dead) actors.
     pub names: BTreeMap<String, ActorId>,
@@ -50,6 +57,23 @@ pub struct ControlState {
     pub unfinished_tasks: u64,
     /// Open client sessions.
     pub sessions: BTreeMap<SessionId, SessionRecord>,
+    /// Which tasks and actors name each object as an argument.
+    pub arg_index: ArgIndex,
+    /// Summaries of the most recently forgotten tasks, oldest first ([`Limits::finished_tasks`]).
+    pub history: VecDeque<TaskSummary>,
+    /// Ids of the most recently freed objects, oldest first ([`Limits::freed_objects`]), so a
+    /// late reader is told "freed" rather than "unknown".
+    pub freed: VecDeque<ObjectId>,
+    /// The same ids as `freed`, for lookup.
+    pub freed_index: BTreeSet<ObjectId>,
+    /// Dead workers still recorded, in the order they died ([`Limits::dead_workers`]).
+    pub dead_workers: VecDeque<WorkerId>,
+    /// Dead actors still recorded, in the order they died ([`Limits::dead_actors`]).
+    pub dead_actors: VecDeque<ActorId>,
+    /// Bytes of inline arguments held by the task and actor records (the budget's use).
+    pub inline_bytes: u64,
+    /// What the state keeps and how much; the same on every replica (logged with snapshots).
+    pub limits: Limits,
     /// Effects gathered while one command is applied (empty between commands).
     #[serde(skip)]
     fx: Vec<Effect>,
@@ -59,6 +83,14 @@ pub struct ControlState {
 }
 
 impl ControlState {
+    /// An empty state with these retention limits (tests use small ones).
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
     /// Every function some registered worker offers, sorted.
     pub fn offered_functions(&self) -> Vec<String> {
         let set: BTreeSet<&String> = self.alive_workers().flat_map(|w| &w.functions).collect();

@@ -23,6 +23,11 @@ impl ControlState {
         }
         match (kind, self.objects.get_mut(&object_id)) {
             (CopyKind::Put, None) => {
+                if self.freed_index.contains(&object_id) {
+                    return Outcome::Rejected(ApplyError::Conflict(format!(
+                        "object {object_id} was freed; a put cannot bring it back"
+                    )));
+                }
                 if object_id.producing_task().is_some() {
                     return Outcome::Rejected(ApplyError::Conflict(format!(
                         "object id {object_id} names a task output; put objects end in 00"

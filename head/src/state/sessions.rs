@@ -2,7 +2,8 @@
 //! its output to that session; when the session releases it (dropped refs) or ends (closed, or
 //! its lease expired), the object is freed as soon as no live work (a pending or running task's
 //! argument) and no lineage (the inputs of a live object's producing task) needs it. Freeing
-//! asks the runtime to delete every copy (`Effect::DeleteObjects`). Objects without a session
+//! asks the runtime to delete every copy (`Effect::DeleteObjects`) and takes the object out of
+//! the directory ([`super::retention`]). Objects without a session
 //! (CLI submissions and puts) live until they are released explicitly (`session_id: None`).
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use xnai_proto::ids::{ObjectId, SessionId, TaskId, WorkerId};
 
 use super::ControlState;
 use super::command::{Effect, Outcome};
+use super::deps::refs;
 use super::types::*;
 
 impl ControlState {
@@ -52,34 +54,18 @@ impl ControlState {
         Outcome::Applied
     }
 
-    /// A task finished or failed for good: its output and arguments may be free now.
+    /// A task finished or failed for good: its output and arguments may be free now (read
+    /// the arguments first: freeing the output forgets the task's record).
     pub(super) fn task_done(&mut self, task_id: TaskId) {
-        self.try_free(task_id.return_object());
         let args: Vec<ObjectId> = self
             .tasks
             .get(&task_id)
             .map(|t| refs(&t.spec.args))
             .unwrap_or_default();
+        self.try_free(task_id.return_object());
         for a in args {
             self.try_free(a);
         }
-    }
-
-    /// Whether live work or lineage still needs `id`: it is an argument of a pending or running
-    /// task, or of the task that made an object someone still holds.
-    pub(super) fn needed(&self, id: ObjectId) -> bool {
-        let arg = Arg::Ref(id);
-        self.tasks.iter().any(|(task_id, t)| {
-            t.spec.args.contains(&arg)
-                && (matches!(t.state, TaskState::Pending | TaskState::Running)
-                    || self
-                        .objects
-                        .get(&task_id.return_object())
-                        .is_some_and(|o| !o.released && o.state == ObjectState::Ready))
-        }) || self
-            .actors
-            .values()
-            .any(|a| a.state != ActorState::Dead && a.spec.args.contains(&arg))
     }
 
     /// Free `id` if it was released and nothing needs it; then look again at the inputs of its
@@ -93,26 +79,26 @@ impl ControlState {
             if !free {
                 continue;
             }
-            self.free_object(id);
             if let Some(t) = id.producing_task().and_then(|t| self.tasks.get(&t)) {
                 work.extend(refs(&t.spec.args));
             }
+            self.free_object(id);
         }
     }
 
-    /// Mark `id` freed and ask every holder to delete its copy.
+    /// Ask every holder of `id` to delete its copy and take it out of the directory (a
+    /// tombstone remains, and its producing task's record goes too if the task is done).
     pub(super) fn free_object(&mut self, id: ObjectId) {
         let Some(o) = self.objects.get_mut(&id) else {
             return;
         };
-        o.state = ObjectState::Freed;
-        o.error = Some("freed: its holder released it".into());
         for worker_id in std::mem::take(&mut o.locations) {
             self.fx.push(Effect::DeleteObjects {
                 worker_id,
                 object_ids: vec![id],
             });
         }
+        self.forget_object(id);
     }
 
     /// Merge the `DeleteObjects` effects of one command into one per worker.
@@ -138,13 +124,4 @@ impl ControlState {
         );
         out
     }
-}
-
-fn refs(args: &[Arg]) -> Vec<ObjectId> {
-    args.iter()
-        .filter_map(|a| match a {
-            Arg::Ref(id) => Some(*id),
-            Arg::Inline(_) => None,
-        })
-        .collect()
 }

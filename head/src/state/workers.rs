@@ -101,6 +101,7 @@ impl ControlState {
             w.left_actors.extend(actors.iter().copied());
         }
         self.remove_copies(worker_id, &copies, &error);
+        self.retire_worker(worker_id);
         Outcome::Applied
     }
 

@@ -251,6 +251,17 @@ fn status(s: &ClusterStatus, json: bool) -> Result<()> {
         "actors {}  tasks {} ({} pending)  objects {}",
         s.actors, s.tasks, s.pending_tasks, s.objects
     );
+    let z = &s.state;
+    println!(
+        "state {} entries, {}  (history {}, tombstones {}, requests {}, inline args {} of {})",
+        z.entries(),
+        format_size(z.approx_bytes),
+        z.history,
+        z.tombstones,
+        z.requests,
+        format_size(z.inline_arg_bytes),
+        format_size(z.inline_arg_budget)
+    );
     Ok(())
 }
 

@@ -4,31 +4,6 @@
 
 use super::*;
 
-fn run(s: &mut ControlState, task: TaskId, worker: WorkerId) {
-    let (o, _) = s.apply(Command::AssignTask {
-        task_id: task,
-        worker_id: worker,
-    });
-    assert_eq!(o, Outcome::Applied, "assign {task}");
-    let attempt = s.tasks[&task].attempts.len() as u32;
-    let (o, _) = s.apply(Command::TaskFinished {
-        task_id: task,
-        worker_id: worker,
-        attempt,
-        size: 10,
-        crc32: 1,
-    });
-    assert_eq!(o, Outcome::Applied, "finish {task}");
-}
-
-fn dead(s: &mut ControlState, worker: WorkerId) -> Vec<Effect> {
-    s.apply(Command::DeclareWorkerDead {
-        worker_id: worker,
-        reason: "killed".into(),
-    })
-    .1
-}
-
 #[test]
 fn lost_outputs_are_rebuilt_recursively_within_budget() {
     let mut s = ControlState::default();
@@ -177,8 +152,11 @@ fn session_objects_are_freed_when_nothing_needs_them() {
         session_id: sid,
         reason: "lease expired".into(),
     });
-    assert_eq!(s.objects[&a_out].state, ObjectState::Freed);
-    assert_eq!(s.objects[&t(2).return_object()].state, ObjectState::Freed);
+    assert_eq!(s.object_state(&a_out), Some(ObjectState::Freed));
+    assert_eq!(
+        s.object_state(&t(2).return_object()),
+        Some(ObjectState::Freed)
+    );
     let Some(Effect::DeleteObjects { object_ids, .. }) = fx.first() else {
         panic!("no delete: {fx:?}");
     };

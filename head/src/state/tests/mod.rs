@@ -3,6 +3,7 @@
 
 mod actors_objects;
 mod fault;
+mod retention;
 mod tasks;
 
 use super::*;
@@ -49,4 +50,31 @@ pub(super) fn submit(
         spec,
     })
     .0
+}
+
+/// Assign `task` to `worker` and finish it (size 10).
+pub(super) fn run(s: &mut ControlState, task: TaskId, worker: WorkerId) {
+    let (o, _) = s.apply(Command::AssignTask {
+        task_id: task,
+        worker_id: worker,
+    });
+    assert_eq!(o, Outcome::Applied, "assign {task}");
+    let attempt = s.tasks[&task].attempts.len() as u32;
+    let (o, _) = s.apply(Command::TaskFinished {
+        task_id: task,
+        worker_id: worker,
+        attempt,
+        size: 10,
+        crc32: 1,
+    });
+    assert_eq!(o, Outcome::Applied, "finish {task}");
+}
+
+/// Declare `worker` dead; returns the effects.
+pub(super) fn dead(s: &mut ControlState, worker: WorkerId) -> Vec<Effect> {
+    s.apply(Command::DeclareWorkerDead {
+        worker_id: worker,
+        reason: "killed".into(),
+    })
+    .1
 }
