@@ -2,7 +2,9 @@
 //! proposals, one group commit) go through [`ControlState::apply`]; membership entries change
 //! the conf state and the address book. Outcomes are routed back to waiting proposers by the
 //! entry's (term, index); snapshots (bincode of the state, the applied index and the address
-//! book) are written every `snapshot_every` applied entries and the log is compacted.
+//! book) are written every `snapshot_every` applied entries and the log is compacted. The applier
+//! does no I/O besides storage: it returns the membership changes ([`PeerChanges`]) and the node
+//! tells its transport, so membership is unit-tested without a network.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,11 +12,11 @@ use protobuf::Message as _;
 use raft::RawNode;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, EntryType, Snapshot};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use super::node::{Reply, clone_err};
-use super::storage::SledStorage;
-use super::transport::Transport;
+use super::hooks::Hooks;
+use super::mailbox::{ConfReply, Reply, clone_err};
+use super::storage::RaftStorage;
 use super::{EffectSink, Peers};
 use crate::log::{AppliedBatch, LogError, SharedState};
 use crate::state::{Command, ControlState, Outcome};
@@ -24,7 +26,23 @@ pub(crate) enum Pending {
     /// Proposals of one group commit, in entry order.
     Commands(Vec<Reply>),
     /// A membership change.
-    Conf(oneshot::Sender<Result<(), LogError>>),
+    Conf(ConfReply),
+}
+
+/// Heads that joined or left the group in the entries just applied.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerChanges {
+    /// Heads added, with their addresses when known.
+    pub(crate) added: Vec<(u64, Option<String>)>,
+    /// Heads removed.
+    pub(crate) removed: Vec<u64>,
+}
+
+impl PeerChanges {
+    fn extend(&mut self, other: PeerChanges) {
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+    }
 }
 
 impl Pending {
@@ -124,6 +142,8 @@ pub(crate) struct Applier {
     /// Set by a membership change: a head added later must get a snapshot whose conf state
     /// lists it (raft refuses to restore one that does not), so snapshot right away.
     pub(crate) force_snapshot: bool,
+    /// Test-only observation and fault points (empty in production).
+    pub(crate) hooks: Hooks,
 }
 
 impl Applier {
@@ -153,6 +173,24 @@ impl Applier {
         None
     }
 
+    /// Show an entry about to be applied to the test observer (its commands, if any).
+    #[cfg(test)]
+    fn observe(&self, e: &raft::eraftpb::Entry) {
+        let Some(f) = &self.hooks.on_apply else {
+            return;
+        };
+        let batches = if e.get_entry_type() == EntryType::EntryNormal && !e.data.is_empty() {
+            decode_entry(e.index, &e.data).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        f(super::hooks::ApplyEvent::Entry {
+            index: e.index,
+            term: e.term,
+            batches: &batches,
+        });
+    }
+
     /// Replace the state with a snapshot received from the leader.
     pub(crate) fn install_snapshot(
         &mut self,
@@ -169,6 +207,10 @@ impl Applier {
         self.applied_term = meta.term;
         self.snapshot_index = meta.index;
         self.applied_tx.send_replace(meta.index);
+        #[cfg(test)]
+        if let Some(f) = &self.hooks.on_apply {
+            f(super::hooks::ApplyEvent::Snapshot { index: meta.index });
+        }
         tracing::info!(
             index = data.index,
             term = meta.term,
@@ -178,17 +220,17 @@ impl Applier {
     }
 
     /// Apply committed entries in order, then publish the applied index, hand effects to the
-    /// runtime (on the leader) and answer proposers.
-    pub(crate) fn apply(
+    /// runtime (on the leader) and answer proposers. Returns the membership changes applied.
+    pub(crate) fn apply<S: RaftStorage>(
         &mut self,
         entries: Vec<raft::eraftpb::Entry>,
-        raw: &mut RawNode<SledStorage>,
-        storage: &SledStorage,
+        raw: &mut RawNode<S>,
+        storage: &S,
         peers: &Peers,
-        transport: &Transport,
-    ) -> Result<(), LogError> {
+    ) -> Result<PeerChanges, LogError> {
+        let mut changes = PeerChanges::default();
         if entries.is_empty() {
-            return Ok(());
+            return Ok(changes);
         }
         let mut effects = Vec::new();
         let mut replies: Vec<(Reply, Vec<Outcome>)> = Vec::new();
@@ -198,6 +240,8 @@ impl Applier {
             if index <= self.applied {
                 continue;
             }
+            #[cfg(test)]
+            self.observe(&e);
             let pending = self.take_pending(index, term);
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {
@@ -236,10 +280,17 @@ impl Applier {
                     }
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let result = self.apply_conf(&e, raw, storage, peers, transport);
-                    if let Err(err) = &result {
-                        tracing::warn!(index, error = %err, "membership change not applied");
-                    }
+                    let result = self.apply_conf(&e, raw, storage, peers);
+                    let result = match result {
+                        Ok(c) => {
+                            changes.extend(c);
+                            Ok(())
+                        }
+                        Err(err) => {
+                            tracing::warn!(index, error = %err, "membership change not applied");
+                            Err(err)
+                        }
+                    };
                     if let Some(Pending::Conf(r)) = pending {
                         conf_replies.push((r, result));
                     }
@@ -266,17 +317,16 @@ impl Applier {
         for (r, result) in conf_replies {
             let _ = r.send(result);
         }
-        Ok(())
+        Ok(changes)
     }
 
-    fn apply_conf(
+    fn apply_conf<S: RaftStorage>(
         &mut self,
         e: &raft::eraftpb::Entry,
-        raw: &mut RawNode<SledStorage>,
-        storage: &SledStorage,
+        raw: &mut RawNode<S>,
+        storage: &S,
         peers: &Peers,
-        transport: &Transport,
-    ) -> Result<(), LogError> {
+    ) -> Result<PeerChanges, LogError> {
         let bad = |reason: String| LogError::Membership(reason);
         let before: BTreeSet<u64> = storage.conf_state().voters.into_iter().collect();
         let cs = if e.get_entry_type() == EntryType::EntryConfChange {
@@ -296,21 +346,20 @@ impl Applier {
         storage.set_conf_state(&cs)?;
         self.force_snapshot = true;
         let after: BTreeSet<u64> = cs.voters.iter().copied().collect();
-        for gone in before.difference(&after) {
-            transport.remove(*gone);
-            tracing::info!(head = gone, "head removed from the group");
-        }
-        for new in after.difference(&before) {
-            tracing::info!(head = new, address = ?peers.get(*new), "head added to the group");
-        }
         storage.set_peers(&peers.all())?;
-        Ok(())
+        Ok(PeerChanges {
+            added: after
+                .difference(&before)
+                .map(|&id| (id, peers.get(id)))
+                .collect(),
+            removed: before.difference(&after).copied().collect(),
+        })
     }
 
     /// Snapshot and compact once `snapshot_every` entries were applied since the last one.
-    pub(crate) async fn maybe_snapshot(
+    pub(crate) async fn maybe_snapshot<S: RaftStorage>(
         &mut self,
-        storage: &SledStorage,
+        storage: &S,
         peers: &Peers,
     ) -> Result<(), LogError> {
         let due =

@@ -1,7 +1,9 @@
 //! [`RaftLog`]: the handle services and the runtime use ([`CommandLog`]), and its start-up:
 //! open sled, bootstrap a new group (a snapshot at index 1 holding the initial membership, so
 //! a head added later always catches up by snapshot first), recover the state from the latest
-//! snapshot (raft then replays the committed entries after it), and start the node task.
+//! snapshot (raft then replays the committed entries after it), and start the node task. The
+//! start is generic over the storage and the transport, so the simulation runs the same code
+//! over memory and an in-process network.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,10 +18,13 @@ use tokio::task::JoinHandle;
 use xnai_proto::auth::TokenInject;
 
 use super::apply::{Applier, decode_snapshot, encode_snapshot};
-use super::node::{Msg, Node};
+use super::hooks::Hooks;
+use super::mailbox::Msg;
+use super::node::Node;
 use super::peer::{PeerApi, identify, peer_status};
-use super::storage::SledStorage;
+use super::storage::{RaftStorage, SledStorage};
 use super::transport::Transport;
+use super::transport::grpc::GrpcTransport;
 use super::{EffectSink, NodeStatus, Peers, RaftConfig, logger};
 use crate::log::{AppliedBatch, CommandLog, HeadInfo, Leadership, LogError, SharedState};
 use crate::state::{Command, ControlState, Outcome};
@@ -54,7 +59,18 @@ pub struct RaftStart {
     pub peer: PeerApi,
 }
 
-fn bootstrap(cfg: &RaftConfig, storage: &SledStorage, peers: &Peers) -> Result<(), LogError> {
+/// What a test may change when starting a node; production uses the defaults.
+#[derive(Clone, Default)]
+pub(crate) struct StartOptions {
+    /// Test-only observation and fault points.
+    pub(crate) hooks: Hooks,
+    /// Use exactly this election timeout (in ticks) instead of raft's random one in
+    /// `[election_tick, 2 * election_tick)`: raft draws it from an unseeded RNG, so a
+    /// simulation that must replay from its seed picks each head's timeout itself.
+    pub(crate) fixed_election_tick: Option<usize>,
+}
+
+fn bootstrap<S: RaftStorage>(cfg: &RaftConfig, storage: &S, peers: &Peers) -> Result<(), LogError> {
     let voters: Vec<u64> = if cfg.peers.is_empty() {
         vec![cfg.id]
     } else {
@@ -88,6 +104,31 @@ impl RaftLog {
     ) -> Result<RaftStart, LogError> {
         let db = sled::Config::new().path(data_dir).open()?;
         let storage = SledStorage::open(db)?;
+        let (id, cluster_id, me) = (cfg.id, cfg.cluster_id.clone(), address.clone());
+        let inject = token.clone();
+        let transport =
+            move |node, peers| GrpcTransport::new(id, cluster_id, me, peers, inject, node);
+        Self::start(
+            cfg,
+            storage,
+            address,
+            token,
+            transport,
+            StartOptions::default(),
+        )
+        .await
+    }
+
+    /// Start a node on `storage` (bootstrapping it if empty) that reaches its peers through the
+    /// transport `transport` builds from the node's mailbox and the address book.
+    pub(crate) async fn start<S: RaftStorage, T: Transport>(
+        cfg: &RaftConfig,
+        storage: S,
+        address: String,
+        token: TokenInject,
+        transport: impl FnOnce(mpsc::Sender<Msg>, Peers) -> T,
+        options: StartOptions,
+    ) -> Result<RaftStart, LogError> {
         let peers = Peers::default();
         for (id, a) in storage.peers()?.into_iter().chain(cfg.peers.clone()) {
             peers.insert(id, a);
@@ -110,7 +151,7 @@ impl RaftLog {
                 peers.insert(id, a);
             }
         }
-        let raft_cfg = raft::Config {
+        let mut raft_cfg = raft::Config {
             id: cfg.id,
             election_tick: cfg.election_tick,
             heartbeat_tick: cfg.heartbeat_tick,
@@ -122,6 +163,11 @@ impl RaftLog {
             read_only_option: ReadOnlyOption::Safe,
             ..Default::default()
         };
+        if let Some(ticks) = options.fixed_election_tick {
+            raft_cfg.election_tick = ticks;
+            raft_cfg.min_election_tick = ticks;
+            raft_cfg.max_election_tick = ticks + 1;
+        }
         raft_cfg
             .validate()
             .map_err(|e| LogError::Membership(format!("bad raft settings: {e}")))?;
@@ -143,14 +189,7 @@ impl RaftLog {
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let effects: EffectSink = Default::default();
-        let transport = Transport::new(
-            cfg.id,
-            cfg.cluster_id.clone(),
-            address,
-            peers.clone(),
-            token.clone(),
-            tx.clone(),
-        );
+        let transport = transport(tx.clone(), peers.clone());
         let node = Node {
             raw,
             storage,
@@ -164,6 +203,7 @@ impl RaftLog {
                 snapshot_every: cfg.snapshot_every,
                 snapshot_index: meta.index,
                 force_snapshot: false,
+                hooks: options.hooks,
             },
             transport,
             peers: peers.clone(),
@@ -194,6 +234,16 @@ impl RaftLog {
     /// This head's Raft view; changes after every node loop turn that changed it.
     pub fn status(&self) -> watch::Receiver<NodeStatus> {
         self.status.clone()
+    }
+
+    /// Stop the node task at once, as a crash would: no final flush, pending proposals see
+    /// `Closed`. The storage keeps what was written (test builds only).
+    #[cfg(test)]
+    pub(crate) fn crash(&self) {
+        self.stop.send_replace(true);
+        if let Some(h) = self.owner.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.abort();
+        }
     }
 
     /// Where applied batches go: the runtime's channel while this head leads.
