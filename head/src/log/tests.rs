@@ -3,6 +3,7 @@
 //! production Raft log (one head on sled) and the test-only `SledLog`.
 
 use super::*;
+use crate::raft::storage::MemoryStorage;
 use crate::state::{CopyKind, FailureKind, Resources, TaskOptions, TaskSpec};
 use xnai_proto::ids::{ObjectId, TaskId, WorkerId};
 
@@ -159,14 +160,45 @@ async fn raft_log_passes_the_storage_suite() {
     storage_suite(open_raft).await;
 }
 
-/// Three heads on sled over the in-process network, proposals through the leader.
-async fn open_three(dir: &std::path::Path, every: u64) -> crate::raft::sim::GroupLog {
-    crate::raft::sim::open_group(dir, 3, every).await
+/// Three heads on sled (`dir/1`, `dir/2`, `dir/3`) over the in-process network.
+async fn open_three_on_sled(dir: &std::path::Path, every: u64) -> crate::raft::sim::GroupLog {
+    crate::raft::sim::open_group(3, every, |id| {
+        let db = sled::Config::new()
+            .path(dir.join(id.to_string()))
+            .open()
+            .expect("open sled");
+        crate::raft::storage::SledStorage::open(db).expect("raft storage")
+    })
+    .await
+}
+
+/// The in-memory storages of every group opened so far, by (directory, head): a reopen under
+/// the same directory finds what the closed group wrote.
+static MEMORY: std::sync::Mutex<Vec<(std::path::PathBuf, u64, MemoryStorage)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Three heads in memory over the in-process network.
+async fn open_three_in_memory(dir: &std::path::Path, every: u64) -> crate::raft::sim::GroupLog {
+    crate::raft::sim::open_group(3, every, |id| {
+        let mut all = MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, s)) = all.iter().find(|(d, i, _)| d == dir && *i == id) {
+            return s.clone();
+        }
+        let s = MemoryStorage::new();
+        all.push((dir.to_path_buf(), id, s.clone()));
+        s
+    })
+    .await
 }
 
 #[tokio::test]
-async fn raft_group_of_three_passes_the_storage_suite() {
-    storage_suite(open_three).await;
+async fn raft_group_of_three_on_sled_passes_the_storage_suite() {
+    storage_suite(open_three_on_sled).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn raft_group_of_three_in_memory_passes_the_storage_suite() {
+    storage_suite(open_three_in_memory).await;
 }
 
 #[tokio::test]

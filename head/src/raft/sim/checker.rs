@@ -36,6 +36,8 @@ pub(super) struct Checker {
     acks: Vec<Ack>,
     /// Acknowledgements seen (the final check consumes `acks`).
     acked: usize,
+    /// Snapshots installed from a leader.
+    snapshots: usize,
     /// What went wrong, in the order it was seen.
     pub(super) violations: Vec<String>,
 }
@@ -64,6 +66,7 @@ impl Checker {
         let last = self.applied.get(&id).copied().unwrap_or(0);
         match ev {
             ApplyEvent::Snapshot { index } => {
+                self.snapshots += 1;
                 if index <= last {
                     self.violation(format!(
                         "head {id} installed a snapshot at {index}, not after its applied {last}"
@@ -138,9 +141,9 @@ impl Checker {
         self.applied.get(&id).copied().unwrap_or(0)
     }
 
-    /// How many terms saw a leader, and how many proposals were acknowledged.
-    pub(super) fn counts(&self) -> (usize, usize) {
-        (self.leaders.len(), self.acked)
+    /// How many terms saw a leader, proposals were acknowledged, snapshots were installed.
+    pub(super) fn counts(&self) -> (usize, usize, usize) {
+        (self.leaders.len(), self.acked, self.snapshots)
     }
 
     /// After the heal, once every head applied up to `end`: every acknowledged proposal is in

@@ -1,8 +1,8 @@
-//! A replicated [`CommandLog`] for the shared log suite: `n` heads on sled (one directory each
-//! under the suite's directory) over the in-process network, on real time (sled's fsync runs on
-//! its own threads, which paused time cannot wait for). Proposals go to the leader.
+//! A replicated [`CommandLog`] for the shared log suite: `n` heads over the in-process network,
+//! on any [`RaftStorage`] (sled needs real time: its fsync runs on its own threads, which paused
+//! time does not wait for; memory runs on paused time). Head 1 times out first and the others
+//! much later, so the group elects head 1 at once and keeps it; proposals go to the leader.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use xnai_proto::auth::TokenInject;
 
 use crate::log::{CommandLog, Leadership, LogError, SharedState};
 use crate::raft::raftlog::StartOptions;
-use crate::raft::storage::SledStorage;
+use crate::raft::storage::RaftStorage;
 use crate::raft::transport::sim::SimNetwork;
 use crate::raft::{RaftConfig, RaftLog};
 use crate::state::{Command, Outcome};
@@ -26,8 +26,12 @@ pub(crate) struct GroupLog {
     leader: usize,
 }
 
-/// Open (or reopen) an `n`-head group whose storage lives under `dir`, once a head leads.
-pub(crate) async fn open_group(dir: &Path, n: u64, snapshot_every: u64) -> GroupLog {
+/// Open (or reopen) an `n`-head group on the storages `storage(id)` gives, once a head leads.
+pub(crate) async fn open_group<S: RaftStorage>(
+    n: u64,
+    snapshot_every: u64,
+    storage: impl Fn(u64) -> S,
+) -> GroupLog {
     let net = SimNetwork::new(n);
     net.heal((Duration::from_millis(1), Duration::from_millis(2)));
     let peers: std::collections::BTreeMap<u64, String> =
@@ -40,25 +44,20 @@ pub(crate) async fn open_group(dir: &Path, n: u64, snapshot_every: u64) -> Group
             peers: peers.clone(),
             join: false,
             snapshot_every,
-            tick: Duration::from_millis(20),
+            tick: Duration::from_millis(10),
             election_tick: 10,
             heartbeat_tick: 2,
         };
-        let db = sled::Config::new()
-            .path(dir.join(id.to_string()))
-            .open()
-            .expect("open sled");
-        let storage = SledStorage::open(db).expect("raft storage");
         let net = net.clone();
         let started = RaftLog::start(
             &cfg,
-            storage,
+            storage(id),
             format!("sim-{id}"),
             TokenInject::new("suite").expect("token"),
             move |mailbox, _| net.attach(id, mailbox),
             StartOptions {
-                // Head 1 times out first, so the suite does not wait for split votes.
-                fixed_election_tick: Some(8 + 4 * id as usize),
+                // 100 ms for head 1, 2 s for the others: no split votes, no needless elections.
+                fixed_election_tick: Some(if id == 1 { 10 } else { 200 }),
                 ..Default::default()
             },
         )

@@ -47,6 +47,8 @@ pub(crate) struct RunReport {
     pub(crate) acked: usize,
     /// Terms that saw a leader.
     pub(crate) terms: usize,
+    /// Snapshots a lagging head installed from the leader.
+    pub(crate) snapshots: usize,
     /// Message batches the network delivered and lost.
     pub(crate) net: crate::raft::transport::sim::NetStats,
 }
@@ -154,11 +156,12 @@ pub(crate) async fn run(seed: u64, n: u64, bug: Option<Bug>) -> RunReport {
     cluster.stop().await;
     let net = cluster.net.stats();
     let checker = lock(&cluster.checker);
-    let (terms, acked) = checker.counts();
+    let (terms, acked, snapshots) = checker.counts();
     RunReport {
         violations: checker.violations.clone(),
         acked,
         terms,
+        snapshots,
         net,
     }
 }

@@ -55,8 +55,11 @@ fn init_logs() {
 fn run_seeds(n: u64, seeds: Range<u64>) {
     init_logs();
     let started = Instant::now();
-    let (mut acked, mut terms, mut delivered, mut dropped) = (0, 0, 0, 0);
+    let (mut acked, mut terms, mut snapshots, mut delivered, mut dropped) = (0, 0, 0, 0, 0);
     let count = seeds.end - seeds.start;
+    if count == 0 {
+        return;
+    }
     for seed in seeds {
         let r = run_seed(seed, n, None);
         assert!(
@@ -67,12 +70,13 @@ fn run_seeds(n: u64, seeds: Range<u64>) {
         );
         acked += r.acked;
         terms += r.terms;
+        snapshots += r.snapshots;
         delivered += r.net.delivered;
         dropped += r.net.dropped;
     }
     println!(
         "{count} seeds with {n} heads passed in {:.1}s: {acked} acknowledged proposals, \
-         {terms} leader terms, {delivered} message batches delivered, {dropped} lost",
+         {terms} leader terms, {snapshots} snapshots installed, {delivered} message batches delivered, {dropped} lost",
         started.elapsed().as_secs_f64()
     );
 }
