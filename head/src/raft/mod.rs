@@ -19,6 +19,7 @@ pub(crate) mod mailbox;
 mod node;
 pub mod peer;
 mod raftlog;
+mod start;
 pub mod storage;
 pub mod transport;
 
@@ -37,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::log::AppliedBatch;
 
 pub use raftlog::{RaftLog, RaftStart};
+pub(crate) use start::StartOptions;
 
 /// Default number of applied entries between snapshots.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;

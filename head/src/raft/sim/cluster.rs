@@ -12,8 +12,8 @@ use xnai_proto::auth::TokenInject;
 
 use super::checker::Checker;
 use crate::log::{CommandLog, Leadership};
+use crate::raft::StartOptions;
 use crate::raft::hooks::{Bug, Hooks};
-use crate::raft::raftlog::StartOptions;
 use crate::raft::storage::MemoryStorage;
 use crate::raft::transport::sim::SimNetwork;
 use crate::raft::{RaftConfig, RaftLog};

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use xnai_proto::auth::TokenInject;
 
 use crate::log::{CommandLog, Leadership, LogError, SharedState};
-use crate::raft::raftlog::StartOptions;
+use crate::raft::StartOptions;
 use crate::raft::storage::RaftStorage;
 use crate::raft::transport::sim::SimNetwork;
 use crate::raft::{RaftConfig, RaftLog};
