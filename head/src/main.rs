@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use xnai_head::raft::{DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, RaftConfig, parse_peers};
-use xnai_head::{HeadConfig, log::DEFAULT_SNAPSHOT_EVERY};
+use xnai_head::HeadConfig;
+use xnai_head::raft::{
+    DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_SNAPSHOT_EVERY, RaftConfig, parse_peers,
+};
 use xnai_proto::timings::DEFAULT_WORKER_LEASE;
 
 /// xnai head: the control plane of an xnai cluster.
@@ -74,8 +76,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// Errors print as one line (`xnai-head: ...`) and exit with status 1.
-fn main() -> std::process::ExitCode {
+/// Errors print as one line (`xnai-head: ...`) and exit with status 1. Public so the test-only
+/// `xnai-head-chaos-bug` binary runs the very same entry point.
+pub fn main() -> std::process::ExitCode {
     xnai_proto::alloc::tune_for_object_streams();
     match serve() {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,14 +1,15 @@
-//! The command log: how commands become durable and applied. [`CommandLog`] is the seam the
-//! Raft issue replaces; [`SledLog`] is the single-node implementation (group commit to sled,
-//! snapshots plus replay on start).
+//! The command log: how commands become durable and applied. [`CommandLog`] is the seam between
+//! the services/runtime and the log; production runs the Raft log ([`crate::raft::RaftLog`]),
+//! for one head too. A light single-node log (`SledLog`) exists in test builds only, and one
+//! suite ([`tests`]) runs against both.
 //!
 //! Read view: the state lives in an `Arc<RwLock<ControlState>>` ([`SharedState`]) written only
 //! by the log's owner task, which applies a whole batch under one write lock and only then bumps
 //! the applied-index watch and replies. A reader therefore sees every acknowledged write, never
 //! half a batch, and holds the lock only inside a short closure (never across an await).
 
+#[cfg(test)]
 mod sled_log;
-
 #[cfg(test)]
 mod tests;
 
@@ -19,7 +20,8 @@ use tokio::sync::watch;
 
 use crate::state::{Command, ControlState, Effect, Outcome};
 
-pub use sled_log::{DEFAULT_SNAPSHOT_EVERY, SledLog};
+#[cfg(test)]
+pub(crate) use sled_log::SledLog;
 
 /// Why a proposal was not applied.
 #[derive(Debug, thiserror::Error)]

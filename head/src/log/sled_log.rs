@@ -1,4 +1,5 @@
-//! [`SledLog`]: the single-node command log. One owner task takes proposals from a channel,
+//! [`SledLog`]: a TEST-ONLY single-node command log (production runs [`crate::raft::RaftLog`],
+//! also for one head); unit tests of the runtime use it as a light log with an effects stream. One owner task takes proposals from a channel,
 //! appends every queued command to a sled tree under increasing indexes with ONE flush per
 //! batch (group commit), applies them, then replies. Snapshots bound the replay on start.
 
@@ -13,8 +14,6 @@ use tokio::task::JoinHandle;
 use super::{AppliedBatch, CommandLog, LogError, SharedState};
 use crate::state::{Command, ControlState, Outcome};
 
-/// Default number of log entries between snapshots.
-pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// Most proposals written in one group commit.
 const MAX_BATCH: usize = 1024;
 /// Proposals that may wait for the owner before `propose` applies backpressure.

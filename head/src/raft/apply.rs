@@ -3,7 +3,9 @@
 //! the conf state and the address book. Outcomes are routed back to waiting proposers by the
 //! entry's (term, index); snapshots (bincode of the state, the applied index and the address
 //! book) are written every `snapshot_every` applied entries, or sooner once the log since the
-//! last one outweighs it, and the log is compacted.
+//! last one outweighs it, and the log is compacted. The applier does no I/O besides storage: it
+//! returns the membership changes ([`PeerChanges`]) and the node tells its transport, so
+//! membership is unit-tested without a network.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,11 +13,11 @@ use protobuf::Message as _;
 use raft::RawNode;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, EntryType, Snapshot};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use super::node::{Reply, clone_err};
-use super::storage::SledStorage;
-use super::transport::Transport;
+use super::hooks::Hooks;
+use super::mailbox::{ConfReply, Reply, clone_err};
+use super::storage::RaftStorage;
 use super::{EffectSink, Peers};
 use crate::log::{AppliedBatch, LogError, SharedState};
 use crate::state::{Command, ControlState, Outcome};
@@ -25,7 +27,23 @@ pub(crate) enum Pending {
     /// Proposals of one group commit, in entry order.
     Commands(Vec<Reply>),
     /// A membership change.
-    Conf(oneshot::Sender<Result<(), LogError>>),
+    Conf(ConfReply),
+}
+
+/// Heads that joined or left the group in the entries just applied.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerChanges {
+    /// Heads added, with their addresses when known.
+    pub(crate) added: Vec<(u64, Option<String>)>,
+    /// Heads removed.
+    pub(crate) removed: Vec<u64>,
+}
+
+impl PeerChanges {
+    fn extend(&mut self, other: PeerChanges) {
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+    }
 }
 
 impl Pending {
@@ -129,6 +147,8 @@ pub(crate) struct Applier {
     pub(crate) log_bytes: u64,
     /// Size of the last snapshot's data (0 before the first).
     pub(crate) snapshot_bytes: u64,
+    /// Test-only observation and fault points (empty in production).
+    pub(crate) hooks: Hooks,
 }
 
 /// Log bytes since the last snapshot that always allow a new one.
@@ -165,6 +185,24 @@ impl Applier {
         None
     }
 
+    /// Show an entry about to be applied to the test observer (its commands, if any).
+    #[cfg(test)]
+    fn observe(&self, e: &raft::eraftpb::Entry) {
+        let Some(f) = &self.hooks.on_apply else {
+            return;
+        };
+        let batches = if e.get_entry_type() == EntryType::EntryNormal && !e.data.is_empty() {
+            decode_entry(e.index, &e.data).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        f(super::hooks::ApplyEvent::Entry {
+            index: e.index,
+            term: e.term,
+            batches: &batches,
+        });
+    }
+
     /// Replace the state with a snapshot received from the leader.
     pub(crate) fn install_snapshot(
         &mut self,
@@ -183,6 +221,10 @@ impl Applier {
         self.snapshot_bytes = snap.get_data().len() as u64;
         self.log_bytes = 0;
         self.applied_tx.send_replace(meta.index);
+        #[cfg(test)]
+        if let Some(f) = &self.hooks.on_apply {
+            f(super::hooks::ApplyEvent::Snapshot { index: meta.index });
+        }
         tracing::info!(
             index = data.index,
             term = meta.term,
@@ -192,17 +234,17 @@ impl Applier {
     }
 
     /// Apply committed entries in order, then publish the applied index, hand effects to the
-    /// runtime (on the leader) and answer proposers.
-    pub(crate) fn apply(
+    /// runtime (on the leader) and answer proposers. Returns the membership changes applied.
+    pub(crate) fn apply<S: RaftStorage>(
         &mut self,
         entries: Vec<raft::eraftpb::Entry>,
-        raw: &mut RawNode<SledStorage>,
-        storage: &SledStorage,
+        raw: &mut RawNode<S>,
+        storage: &S,
         peers: &Peers,
-        transport: &Transport,
-    ) -> Result<(), LogError> {
+    ) -> Result<PeerChanges, LogError> {
+        let mut changes = PeerChanges::default();
         if entries.is_empty() {
-            return Ok(());
+            return Ok(changes);
         }
         let mut effects = Vec::new();
         let mut replies: Vec<(Reply, Vec<Outcome>)> = Vec::new();
@@ -212,6 +254,8 @@ impl Applier {
             if index <= self.applied {
                 continue;
             }
+            #[cfg(test)]
+            self.observe(&e);
             let pending = self.take_pending(index, term);
             self.log_bytes += e.data.len() as u64;
             match e.get_entry_type() {
@@ -251,10 +295,17 @@ impl Applier {
                     }
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let result = self.apply_conf(&e, raw, storage, peers, transport);
-                    if let Err(err) = &result {
-                        tracing::warn!(index, error = %err, "membership change not applied");
-                    }
+                    let result = self.apply_conf(&e, raw, storage, peers);
+                    let result = match result {
+                        Ok(c) => {
+                            changes.extend(c);
+                            Ok(())
+                        }
+                        Err(err) => {
+                            tracing::warn!(index, error = %err, "membership change not applied");
+                            Err(err)
+                        }
+                    };
                     if let Some(Pending::Conf(r)) = pending {
                         conf_replies.push((r, result));
                     }
@@ -281,17 +332,16 @@ impl Applier {
         for (r, result) in conf_replies {
             let _ = r.send(result);
         }
-        Ok(())
+        Ok(changes)
     }
 
-    fn apply_conf(
+    fn apply_conf<S: RaftStorage>(
         &mut self,
         e: &raft::eraftpb::Entry,
-        raw: &mut RawNode<SledStorage>,
-        storage: &SledStorage,
+        raw: &mut RawNode<S>,
+        storage: &S,
         peers: &Peers,
-        transport: &Transport,
-    ) -> Result<(), LogError> {
+    ) -> Result<PeerChanges, LogError> {
         let bad = |reason: String| LogError::Membership(reason);
         let before: BTreeSet<u64> = storage.conf_state().voters.into_iter().collect();
         let cs = if e.get_entry_type() == EntryType::EntryConfChange {
@@ -311,24 +361,23 @@ impl Applier {
         storage.set_conf_state(&cs)?;
         self.force_snapshot = true;
         let after: BTreeSet<u64> = cs.voters.iter().copied().collect();
-        for gone in before.difference(&after) {
-            transport.remove(*gone);
-            tracing::info!(head = gone, "head removed from the group");
-        }
-        for new in after.difference(&before) {
-            tracing::info!(head = new, address = ?peers.get(*new), "head added to the group");
-        }
         storage.set_peers(&peers.all())?;
-        Ok(())
+        Ok(PeerChanges {
+            added: after
+                .difference(&before)
+                .map(|&id| (id, peers.get(id)))
+                .collect(),
+            removed: before.difference(&after).copied().collect(),
+        })
     }
 
     /// Snapshot and compact once `snapshot_every` entries were applied since the last one, or
     /// once the entries since then hold more bytes than [`SNAPSHOT_LOG_RATIO`] times the last
     /// snapshot (and at least [`SNAPSHOT_MIN_LOG_BYTES`]): large entries (inline arguments)
     /// would otherwise pile up on disk far beyond the state they describe.
-    pub(crate) async fn maybe_snapshot(
+    pub(crate) async fn maybe_snapshot<S: RaftStorage>(
         &mut self,
-        storage: &SledStorage,
+        storage: &S,
         peers: &Peers,
     ) -> Result<(), LogError> {
         let by_bytes = self.log_bytes

@@ -1,6 +1,8 @@
 //! The Raft-replicated command log. [`RaftLog`] implements [`CommandLog`] over raft-rs 0.7:
-//! one task ([`node`]) owns the `RawNode`; entries, hard state, conf state and snapshots live in
-//! sled ([`storage`]); heads talk over the `xnai.v1.Peer` gRPC service ([`peer`], [`transport`]).
+//! one task ([`node`]) owns the `RawNode` and reads one mailbox ([`mailbox`]); entries, hard
+//! state, conf state and snapshots live behind [`storage::RaftStorage`] (sled in production);
+//! heads talk through a [`transport::Transport`] (the `xnai.v1.Peer` gRPC service, [`peer`], in
+//! production; an in-process network in the simulation, [`sim`]).
 //!
 //! Guarantees: a proposal is acknowledged only after its entry is committed on a majority, flushed
 //! to this head's disk and applied here. Proposals that were pending when this head lost the
@@ -11,15 +13,20 @@
 //! had when the read arrived); no clock-based lease is used.
 
 mod apply;
+mod hooks;
 mod logger;
+pub(crate) mod mailbox;
 mod node;
 pub mod peer;
 mod raftlog;
+mod start;
 pub mod storage;
-mod transport;
+pub mod transport;
 
 #[cfg(test)]
-mod storage_tests;
+mod apply_tests;
+#[cfg(test)]
+pub(crate) mod sim;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,7 +38,10 @@ use tokio::sync::mpsc;
 use crate::log::AppliedBatch;
 
 pub use raftlog::{RaftLog, RaftStart};
+pub(crate) use start::StartOptions;
 
+/// Default number of applied entries between snapshots.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// Default time between raft ticks.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(100);
 /// Default election timeout in ticks (randomised by raft between this and twice this).

@@ -5,70 +5,35 @@
 
 use std::collections::HashMap;
 
-use raft::eraftpb::{ConfChange, ConfChangeType, Message};
+use raft::eraftpb::{ConfChange, ConfChangeType};
 use raft::{RawNode, StateRole};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::apply::{Applier, Pending};
-use super::storage::SledStorage;
+use super::apply::{Applier, PeerChanges, Pending};
+use super::mailbox::{ConfReply, Msg, ReadReply, Reply, clone_err};
+use super::storage::RaftStorage;
 use super::transport::Transport;
 use super::{NodeStatus, Peers, role_name};
 use crate::log::LogError;
-use crate::state::{Command, Outcome};
+use crate::state::Command;
 
 /// Most messages taken from the queue per loop turn (and so proposals per entry).
 const MAX_DRAIN: usize = 512;
 
-/// A proposal's reply channel.
-pub(crate) type Reply = oneshot::Sender<Result<Vec<Outcome>, LogError>>;
-
-/// Everything the node task is asked to do.
-pub(crate) enum Msg {
-    /// Commands from a local writer.
-    Propose {
-        /// The commands, applied together in order.
-        commands: Vec<Command>,
-        /// Where the outcomes go.
-        reply: Reply,
-    },
-    /// Raft messages from a peer (already checked by the peer service).
-    FromPeer {
-        /// Sender id.
-        from: u64,
-        /// Sender's address, learnt if new.
-        address: String,
-        /// The messages.
-        messages: Vec<Message>,
-    },
-    /// A linearizable read: answers the read index once confirmed by a quorum.
-    ReadIndex(oneshot::Sender<Result<u64, LogError>>),
-    /// A membership change (add with the address as context, or remove).
-    ConfChange {
-        /// The change.
-        change: ConfChange,
-        /// Answered once applied.
-        reply: oneshot::Sender<Result<(), LogError>>,
-    },
-    /// The transport could not reach a peer.
-    Unreachable(u64),
-    /// A snapshot message to a peer was delivered (true) or not.
-    SnapshotSent(u64, bool),
-}
-
-/// The owner task's state.
-pub(crate) struct Node {
-    pub(crate) raw: RawNode<SledStorage>,
-    pub(crate) storage: SledStorage,
+/// The owner task's state, generic over where the log is kept and how peers are reached.
+pub(crate) struct Node<S: RaftStorage, T: Transport> {
+    pub(crate) raw: RawNode<S>,
+    pub(crate) storage: S,
     pub(crate) applier: Applier,
-    pub(crate) transport: Transport,
+    pub(crate) transport: T,
     pub(crate) peers: Peers,
     pub(crate) status: watch::Sender<NodeStatus>,
-    pub(crate) reads: HashMap<Vec<u8>, oneshot::Sender<Result<u64, LogError>>>,
+    pub(crate) reads: HashMap<Vec<u8>, ReadReply>,
     pub(crate) read_seq: u64,
     pub(crate) pid: u32,
 }
 
-impl Node {
+impl<S: RaftStorage, T: Transport> Node<S, T> {
     fn leader_address(&self) -> Option<String> {
         let leader = self.raw.raft.leader_id;
         if leader == 0 {
@@ -194,6 +159,12 @@ impl Node {
             }
         };
         match self.raw.propose(vec![], data) {
+            Ok(()) if self.applier.hooks.ack_before_commit() => {
+                // The deliberate test-only bug: acknowledge what is only in this head's log.
+                for reply in replies {
+                    let _ = reply.send(Ok(Vec::new()));
+                }
+            }
             Ok(()) => {
                 let index = self.raw.raft.raft_log.last_index();
                 let term = self.raw.raft.term;
@@ -211,11 +182,7 @@ impl Node {
         }
     }
 
-    fn propose_conf_change(
-        &mut self,
-        change: ConfChange,
-        reply: oneshot::Sender<Result<(), LogError>>,
-    ) {
+    fn propose_conf_change(&mut self, change: ConfChange, reply: ConfReply) {
         if self.raw.raft.state != StateRole::Leader {
             let _ = reply.send(Err(self.not_leader()));
             return;
@@ -285,13 +252,8 @@ impl Node {
             must_flush = true;
         }
         let committed = rd.take_committed_entries();
-        self.applier.apply(
-            committed,
-            &mut self.raw,
-            &self.storage,
-            &self.peers,
-            &self.transport,
-        )?;
+        let changes = (self.applier).apply(committed, &mut self.raw, &self.storage, &self.peers)?;
+        self.on_peer_changes(changes);
         if !rd.entries().is_empty() {
             self.storage.append(rd.entries())?;
             must_flush = true;
@@ -319,13 +281,8 @@ impl Node {
         }
         self.transport.send(light.take_messages());
         let committed = light.take_committed_entries();
-        self.applier.apply(
-            committed,
-            &mut self.raw,
-            &self.storage,
-            &self.peers,
-            &self.transport,
-        )?;
+        let changes = (self.applier).apply(committed, &mut self.raw, &self.storage, &self.peers)?;
+        self.on_peer_changes(changes);
         self.raw.advance_apply();
         self.applier
             .maybe_snapshot(&self.storage, &self.peers)
@@ -342,6 +299,20 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Tell the transport who joined and who left.
+    fn on_peer_changes(&self, changes: PeerChanges) {
+        for (id, address) in changes.added {
+            tracing::info!(head = id, ?address, "head added to the group");
+            if let Some(a) = address {
+                self.transport.add_peer(id, &a);
+            }
+        }
+        for id in changes.removed {
+            tracing::info!(head = id, "head removed from the group");
+            self.transport.remove_peer(id);
+        }
     }
 
     /// Publish role, term, commit and leader for readers (services, status, the runtime).
@@ -370,20 +341,5 @@ impl Node {
                 true
             }
         });
-    }
-}
-
-/// LogError is not Clone (it wraps sled errors); rebuild the retriable ones.
-pub(crate) fn clone_err(e: &LogError) -> LogError {
-    match e {
-        LogError::NotLeader { leader } => LogError::NotLeader {
-            leader: leader.clone(),
-        },
-        LogError::Closed => LogError::Closed,
-        LogError::Membership(m) => LogError::Membership(m.clone()),
-        other => LogError::Encode {
-            what: "proposal",
-            reason: other.to_string(),
-        },
     }
 }

@@ -15,7 +15,7 @@ use xnai_proto::pb;
 use xnai_proto::pb::peer_client::PeerClient;
 
 use super::NodeStatus;
-use super::node::Msg;
+use super::mailbox::Msg;
 
 /// Largest peer message (snapshots travel in one message).
 pub const PEER_MESSAGE_BYTES: usize = 256 << 20;

@@ -1,31 +1,24 @@
-//! [`RaftLog`]: the handle services and the runtime use ([`CommandLog`]), and its start-up:
-//! open sled, bootstrap a new group (a snapshot at index 1 holding the initial membership, so
-//! a head added later always catches up by snapshot first), recover the state from the latest
-//! snapshot (raft then replays the committed entries after it), and start the node task.
+//! [`RaftLog`]: the handle services and the runtime use ([`CommandLog`]). It talks to the node
+//! task only through its mailbox and reads what the node publishes (status, applied index,
+//! state); [`super::start`] opens and starts it.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use raft::eraftpb::{ConfChange, ConfChangeType, Snapshot};
-use raft::{RawNode, ReadOnlyOption};
+use raft::eraftpb::{ConfChange, ConfChangeType};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use xnai_proto::auth::TokenInject;
 
-use super::apply::{Applier, decode_snapshot, encode_snapshot};
-use super::node::{Msg, Node};
+use super::mailbox::Msg;
 use super::peer::{PeerApi, identify, peer_status};
-use super::storage::SledStorage;
-use super::transport::Transport;
-use super::{EffectSink, NodeStatus, Peers, RaftConfig, logger};
+use super::{EffectSink, NodeStatus, Peers};
 use crate::log::{AppliedBatch, CommandLog, HeadInfo, Leadership, LogError, SharedState};
-use crate::state::{Command, ControlState, Outcome};
+use crate::state::{Command, Outcome};
 
 /// Messages that may wait for the node task before callers feel backpressure.
-const QUEUE: usize = 16_384;
+pub(super) const QUEUE: usize = 16_384;
 /// How long a ReadIndex may take (an election in between makes it fail).
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a membership change may take to commit.
@@ -33,17 +26,20 @@ const CONF_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The Raft-replicated [`CommandLog`]. Share it behind an `Arc`.
 pub struct RaftLog {
-    id: u64,
-    cluster_id: String,
-    tx: mpsc::Sender<Msg>,
-    state: SharedState,
-    applied: watch::Receiver<u64>,
-    status: watch::Receiver<NodeStatus>,
-    effects: EffectSink,
-    peers: Peers,
-    token: TokenInject,
-    stop: watch::Sender<bool>,
-    owner: Mutex<Option<JoinHandle<()>>>,
+    pub(super) id: u64,
+    pub(super) cluster_id: String,
+    /// The node task's mailbox.
+    pub(super) tx: mpsc::Sender<Msg>,
+    pub(super) state: SharedState,
+    pub(super) applied: watch::Receiver<u64>,
+    pub(super) status: watch::Receiver<NodeStatus>,
+    pub(super) effects: EffectSink,
+    pub(super) peers: Peers,
+    /// Authenticates Identify/Status calls to other heads.
+    pub(super) token: TokenInject,
+    pub(super) stop: watch::Sender<bool>,
+    /// The node task, until closed or crashed.
+    pub(super) owner: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// A started log and the peer service that feeds it.
@@ -54,148 +50,20 @@ pub struct RaftStart {
     pub peer: PeerApi,
 }
 
-fn bootstrap(cfg: &RaftConfig, storage: &SledStorage, peers: &Peers) -> Result<(), LogError> {
-    let voters: Vec<u64> = if cfg.peers.is_empty() {
-        vec![cfg.id]
-    } else {
-        cfg.peers.keys().copied().collect()
-    };
-    if !voters.contains(&cfg.id) {
-        return Err(LogError::Membership(format!(
-            "--peers does not list this head's id {} (use --join to join a running group)",
-            cfg.id
-        )));
-    }
-    let mut snap = Snapshot::default();
-    snap.set_data(encode_snapshot(1, &ControlState::default(), &peers.all())?.into());
-    let meta = snap.mut_metadata();
-    meta.index = 1;
-    meta.term = 1;
-    meta.mut_conf_state().voters = voters.clone();
-    storage.apply_snapshot(&snap)?;
-    tracing::info!(id = cfg.id, ?voters, "bootstrapped a new raft group");
-    Ok(())
-}
-
 impl RaftLog {
-    /// Open (or create) the raft storage under `data_dir` and start the node task (needs a
-    /// tokio runtime). `address` is where this head serves; `token` authenticates peer calls.
-    pub async fn open(
-        cfg: &RaftConfig,
-        data_dir: &Path,
-        address: String,
-        token: TokenInject,
-    ) -> Result<RaftStart, LogError> {
-        let db = sled::Config::new().path(data_dir).open()?;
-        let storage = SledStorage::open(db)?;
-        let peers = Peers::default();
-        for (id, a) in storage.peers()?.into_iter().chain(cfg.peers.clone()) {
-            peers.insert(id, a);
-        }
-        peers.insert(cfg.id, address.clone());
-        storage.set_peers(&peers.all())?;
-        if !storage.is_initialized() {
-            if cfg.join {
-                tracing::info!(id = cfg.id, "empty storage: waiting to be added to a group");
-            } else {
-                bootstrap(cfg, &storage, &peers)?;
-            }
-        }
-        storage.flush().await?;
-        let snap = storage.stored_snapshot();
-        let meta = snap.get_metadata();
-        let data = decode_snapshot(meta.index, snap.get_data())?;
-        for (id, a) in data.peers {
-            if peers.get(id).is_none() {
-                peers.insert(id, a);
-            }
-        }
-        let raft_cfg = raft::Config {
-            id: cfg.id,
-            election_tick: cfg.election_tick,
-            heartbeat_tick: cfg.heartbeat_tick,
-            applied: meta.index,
-            max_size_per_msg: 1 << 20,
-            max_inflight_msgs: 256,
-            check_quorum: true,
-            pre_vote: true,
-            read_only_option: ReadOnlyOption::Safe,
-            ..Default::default()
-        };
-        raft_cfg
-            .validate()
-            .map_err(|e| LogError::Membership(format!("bad raft settings: {e}")))?;
-        let raw =
-            RawNode::new(&raft_cfg, storage.clone(), &logger::logger(cfg.id)).map_err(|e| {
-                LogError::Corrupt {
-                    index: meta.index,
-                    reason: format!("cannot start raft: {e}"),
-                }
-            })?;
-        let state = SharedState::new(data.state);
-        let (applied_tx, applied) = watch::channel(meta.index);
-        let (status_tx, status) = watch::channel(NodeStatus {
-            id: cfg.id,
-            address: address.clone(),
-            pid: std::process::id(),
-            voters: storage.conf_state().voters,
-            ..Default::default()
-        });
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let effects: EffectSink = Default::default();
-        let transport = Transport::new(
-            cfg.id,
-            cfg.cluster_id.clone(),
-            address,
-            peers.clone(),
-            token.clone(),
-            tx.clone(),
-        );
-        let node = Node {
-            raw,
-            storage,
-            applier: Applier {
-                state: state.clone(),
-                applied: meta.index,
-                applied_term: meta.term,
-                applied_tx,
-                effects: effects.clone(),
-                pending: BTreeMap::new(),
-                snapshot_every: cfg.snapshot_every,
-                snapshot_index: meta.index,
-                force_snapshot: false,
-                log_bytes: 0,
-                snapshot_bytes: snap.get_data().len() as u64,
-            },
-            transport,
-            peers: peers.clone(),
-            status: status_tx,
-            reads: Default::default(),
-            read_seq: 0,
-            pid: std::process::id(),
-        };
-        let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(node.run(rx, stop_rx, cfg.tick));
-        let peer = PeerApi::new(cfg.id, cfg.cluster_id.clone(), tx.clone(), status.clone());
-        let log = RaftLog {
-            id: cfg.id,
-            cluster_id: cfg.cluster_id.clone(),
-            tx,
-            state,
-            applied,
-            status,
-            effects,
-            peers,
-            token,
-            stop,
-            owner: Mutex::new(Some(handle)),
-        };
-        Ok(RaftStart { log, peer })
-    }
-
     /// This head's Raft view; changes after every node loop turn that changed it.
     pub fn status(&self) -> watch::Receiver<NodeStatus> {
         self.status.clone()
+    }
+
+    /// Stop the node task at once, as a crash would: no final flush, pending proposals see
+    /// `Closed`. The storage keeps what was written (test builds only).
+    #[cfg(test)]
+    pub(crate) fn crash(&self) {
+        self.stop.send_replace(true);
+        if let Some(h) = self.owner.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.abort();
+        }
     }
 
     /// Where applied batches go: the runtime's channel while this head leads.

@@ -1,8 +1,8 @@
-//! TEST-ONLY fault injection for the chaos harness (`xnai-chaos`, docs/CHAOS.md): with
-//! `XNAI_CHAOS_BUG=ack-before-commit` in the environment, `SubmitTask` answers before its command
-//! is committed and proposes it a second later, so a leader that dies in that second loses writes
-//! it acknowledged. It exists only to prove the harness's checkers can fail; never set it
-//! otherwise. Unset (the default), nothing here runs.
+//! TEST-ONLY fault injection for the chaos harness (`xnai-chaos`, docs/CHAOS.md), compiled only
+//! with the cargo feature `chaos-bug` (the `xnai-head-chaos-bug` binary; never in release
+//! binaries). With `XNAI_CHAOS_BUG=ack-before-commit` in the environment, `SubmitTask` answers
+//! before its command is committed and proposes it a second later, so a leader that dies in that
+//! second loses writes it acknowledged. It exists only to prove the harness's checkers can fail.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

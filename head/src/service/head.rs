@@ -106,6 +106,7 @@ impl pb::head_server::Head for HeadApi {
             task_id,
             spec,
         };
+        #[cfg(feature = "chaos-bug")]
         if super::chaos_bug::ack_before_commit() {
             return Ok(super::chaos_bug::ack_now(
                 self.ctx.clone(),

@@ -2,6 +2,7 @@
 //! over a shared [`HeadContext`]. Handlers decode (via [`convert`]), propose or read, encode;
 //! waits wake on the log's applied-index watch.
 
+#[cfg(feature = "chaos-bug")]
 mod chaos_bug;
 pub mod convert;
 mod head;

@@ -1,4 +1,5 @@
-//! Outgoing Raft traffic: one sender task per peer with a bounded queue. A task batches what is
+//! [`GrpcTransport`]: outgoing Raft traffic over `Peer.Deliver`, one sender task per peer with a
+//! bounded queue. A task batches what is
 //! queued into one `Peer.Deliver` call; on failure it tells the node (unreachable, snapshot
 //! failed), drops the batch (raft resends what matters) and backs off before the next call.
 //! Channels connect lazily and reconnect by themselves.
@@ -15,9 +16,10 @@ use xnai_proto::net::{self, Backoff, Traffic};
 use xnai_proto::pb;
 use xnai_proto::pb::peer_client::PeerClient;
 
-use super::Peers;
-use super::node::Msg;
-use super::peer::PEER_MESSAGE_BYTES;
+use super::Transport;
+use crate::raft::Peers;
+use crate::raft::mailbox::Msg;
+use crate::raft::peer::PEER_MESSAGE_BYTES;
 
 /// Messages queued per peer before new ones are dropped.
 const QUEUE: usize = 1024;
@@ -38,11 +40,13 @@ struct Inner {
     senders: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
 }
 
-/// Sends raft messages to peers. Cloning shares the senders.
+/// Sends raft messages to peers over gRPC. Cloning shares the senders.
 #[derive(Clone)]
-pub(crate) struct Transport(Arc<Inner>);
+pub(crate) struct GrpcTransport(Arc<Inner>);
 
-impl Transport {
+impl GrpcTransport {
+    /// A transport for head `me`, addressing peers through `peers` and reporting delivery
+    /// failures to the node's mailbox `node`.
     pub(crate) fn new(
         me: u64,
         cluster_id: String,
@@ -62,25 +66,7 @@ impl Transport {
         }))
     }
 
-    /// Queue `messages` on their peers' senders (starting a sender on first use).
-    pub(crate) fn send(&self, messages: Vec<Message>) {
-        for m in messages {
-            let to = m.to;
-            if to == self.0.me || to == 0 {
-                continue;
-            }
-            let Some(tx) = self.sender(to) else {
-                tracing::debug!(to, "no address for head; message dropped");
-                continue;
-            };
-            if tx.try_send(m).is_err() {
-                tracing::debug!(to, "peer queue full; message dropped");
-            }
-        }
-    }
-
-    /// Stop sending to a removed head.
-    pub(crate) fn remove(&self, id: u64) {
+    fn forget(&self, id: u64) {
         self.0
             .senders
             .lock()
@@ -100,6 +86,36 @@ impl Transport {
         tokio::spawn(run_sender(self.0.clone(), to, address, rx));
         map.insert(to, tx.clone());
         Some(tx)
+    }
+}
+
+impl Transport for GrpcTransport {
+    /// Queue `messages` on their peers' senders (starting a sender on first use).
+    fn send(&self, messages: Vec<Message>) {
+        for m in messages {
+            let to = m.to;
+            if to == self.0.me || to == 0 {
+                continue;
+            }
+            let Some(tx) = self.sender(to) else {
+                tracing::debug!(to, "no address for head; message dropped");
+                continue;
+            };
+            if tx.try_send(m).is_err() {
+                tracing::debug!(to, "peer queue full; message dropped");
+            }
+        }
+    }
+
+    /// The address book already has the new address: drop any sender to an old one, so the
+    /// next message connects afresh.
+    fn add_peer(&self, id: u64, _address: &str) {
+        self.forget(id);
+    }
+
+    /// Stop sending to a removed head (its sender task ends with its queue).
+    fn remove_peer(&self, id: u64) {
+        self.forget(id);
     }
 }
 

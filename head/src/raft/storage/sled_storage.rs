@@ -1,9 +1,9 @@
-//! [`SledStorage`]: raft-rs's [`Storage`] on sled. Entries live in one tree keyed by big-endian
-//! index; hard state, conf state and the head address book live in a meta tree; the latest
-//! snapshot (metadata and data) has a tree of its own, because sled rewrites a whole tree page
-//! (large values as blob files) when it consolidates one, and the hard state changes on every
-//! Ready. Writes go through the owner task only; every `persist_*` call is followed by
-//! [`SledStorage::flush`] before anything that depends on it is sent or acknowledged.
+//! [`SledStorage`]: the production [`RaftStorage`], raft-rs's [`Storage`] on sled. Entries live
+//! in one tree keyed by big-endian index; hard state, conf state and the head address book live
+//! in a meta tree; the latest snapshot (metadata and data) has a tree of its own, because sled
+//! rewrites a whole tree page (large values as blob files) when it consolidates one, and the hard
+//! state changes on every Ready. Writes go through the owner task only; each is followed by
+//! [`RaftStorage::flush`] (an fsync) before anything that depends on it is sent or acknowledged.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -11,6 +11,8 @@ use std::sync::{Arc, RwLock};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+
+use super::RaftStorage;
 
 use crate::log::LogError;
 
@@ -101,8 +103,14 @@ impl SledStorage {
         f(&mut self.cache.write().unwrap_or_else(|p| p.into_inner()))
     }
 
+    fn first(&self) -> u64 {
+        self.read(|c| c.snapshot.get_metadata().index + 1)
+    }
+}
+
+impl RaftStorage for SledStorage {
     /// Whether anything was ever stored (a hard state, a conf state or a snapshot).
-    pub fn is_initialized(&self) -> bool {
+    fn is_initialized(&self) -> bool {
         self.read(|c| {
             c.hard_state != HardState::default()
                 || c.conf_state != ConfState::default()
@@ -111,17 +119,17 @@ impl SledStorage {
     }
 
     /// The latest snapshot (metadata and data).
-    pub fn stored_snapshot(&self) -> Snapshot {
+    fn stored_snapshot(&self) -> Snapshot {
         self.read(|c| c.snapshot.clone())
     }
 
     /// The current membership.
-    pub fn conf_state(&self) -> ConfState {
+    fn conf_state(&self) -> ConfState {
         self.read(|c| c.conf_state.clone())
     }
 
     /// Append `ents`, replacing any stored entries at or after the first one's index.
-    pub fn append(&self, ents: &[Entry]) -> Result<(), LogError> {
+    fn append(&self, ents: &[Entry]) -> Result<(), LogError> {
         let Some(first) = ents.first() else {
             return Ok(());
         };
@@ -140,21 +148,21 @@ impl SledStorage {
     }
 
     /// Store the hard state.
-    pub fn set_hard_state(&self, hs: &HardState) -> Result<(), LogError> {
+    fn set_hard_state(&self, hs: &HardState) -> Result<(), LogError> {
         self.meta.insert(HARD_STATE, encode_pb("hard state", hs)?)?;
         self.write(|c| c.hard_state = hs.clone());
         Ok(())
     }
 
     /// Store the membership.
-    pub fn set_conf_state(&self, cs: &ConfState) -> Result<(), LogError> {
+    fn set_conf_state(&self, cs: &ConfState) -> Result<(), LogError> {
         self.meta.insert(CONF_STATE, encode_pb("conf state", cs)?)?;
         self.write(|c| c.conf_state = cs.clone());
         Ok(())
     }
 
     /// Install a snapshot received from the leader: it replaces the whole log.
-    pub fn apply_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
+    fn apply_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
         let meta = snap.get_metadata();
         self.entries.clear()?;
         self.store_snapshot(snap)?;
@@ -172,7 +180,7 @@ impl SledStorage {
 
     /// Keep `snap` (taken locally at an applied index) as the latest snapshot and drop the
     /// entries it covers.
-    pub fn compact_to(&self, snap: &Snapshot) -> Result<(), LogError> {
+    fn compact_to(&self, snap: &Snapshot) -> Result<(), LogError> {
         let index = snap.get_metadata().index;
         self.store_snapshot(snap)?;
         let mut trim = sled::Batch::default();
@@ -196,13 +204,16 @@ impl SledStorage {
     }
 
     /// Make every write so far durable (fsync).
-    pub async fn flush(&self) -> Result<(), LogError> {
-        self.db.flush_async().await?;
-        Ok(())
+    fn flush(&self) -> impl std::future::Future<Output = Result<(), LogError>> + Send {
+        let db = self.db.clone();
+        async move {
+            db.flush_async().await?;
+            Ok(())
+        }
     }
 
     /// The head address book (id -> host:port), as persisted.
-    pub fn peers(&self) -> Result<BTreeMap<u64, String>, LogError> {
+    fn peers(&self) -> Result<BTreeMap<u64, String>, LogError> {
         match self.meta.get(PEERS)? {
             None => Ok(BTreeMap::new()),
             Some(b) => serde_json::from_slice(&b).map_err(|e| corrupt(0, e)),
@@ -210,17 +221,13 @@ impl SledStorage {
     }
 
     /// Persist the head address book.
-    pub fn set_peers(&self, peers: &BTreeMap<u64, String>) -> Result<(), LogError> {
+    fn set_peers(&self, peers: &BTreeMap<u64, String>) -> Result<(), LogError> {
         let bytes = serde_json::to_vec(peers).map_err(|e| LogError::Encode {
             what: "peers",
             reason: e.to_string(),
         })?;
         self.meta.insert(PEERS, bytes)?;
         Ok(())
-    }
-
-    fn first(&self) -> u64 {
-        self.read(|c| c.snapshot.get_metadata().index + 1)
     }
 }
 

@@ -1,11 +1,12 @@
-//! One storage test suite, run against raft-rs's `MemStorage` (the reference) and our
-//! [`SledStorage`]: both must answer raft's `Storage` calls the same way.
+//! One storage test suite, run against raft-rs's `MemStorage` (the reference), our
+//! [`SledStorage`] and the simulation's [`MemoryStorage`]: all must answer raft's `Storage`
+//! calls the same way.
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, Storage, StorageError};
 
-use super::storage::SledStorage;
+use super::{MemoryStorage, RaftStorage, SledStorage};
 
 /// The writes the suite needs, on top of raft's read-only `Storage`.
 trait TestStore: Storage {
@@ -31,6 +32,29 @@ impl TestStore for MemStorage {
     }
 }
 
+/// Our stores all get the suite's writes through [`RaftStorage`].
+fn our_compact<S: RaftStorage>(s: &S, index: u64) {
+    let mut snap = Snapshot::default();
+    snap.mut_metadata().index = index - 1;
+    snap.mut_metadata().term = s.term(index - 1).unwrap();
+    s.compact_to(&snap).unwrap();
+}
+
+impl TestStore for MemoryStorage {
+    fn put(&self, ents: &[Entry]) {
+        self.append(ents).unwrap();
+    }
+    fn hard_state(&self, hs: HardState) {
+        self.set_hard_state(&hs).unwrap();
+    }
+    fn install(&self, snap: Snapshot) {
+        self.apply_snapshot(&snap).unwrap();
+    }
+    fn compact(&self, index: u64) {
+        our_compact(self, index);
+    }
+}
+
 impl TestStore for SledStorage {
     fn put(&self, ents: &[Entry]) {
         self.append(ents).unwrap();
@@ -42,10 +66,7 @@ impl TestStore for SledStorage {
         self.apply_snapshot(&snap).unwrap();
     }
     fn compact(&self, index: u64) {
-        let mut snap = Snapshot::default();
-        snap.mut_metadata().index = index - 1;
-        snap.mut_metadata().term = self.term(index - 1).unwrap();
-        self.compact_to(&snap).unwrap();
+        our_compact(self, index);
     }
 }
 
@@ -131,6 +152,11 @@ fn suite<S: TestStore>(make: impl Fn() -> S) {
 #[test]
 fn mem_storage_passes_the_suite() {
     suite(MemStorage::new);
+}
+
+#[test]
+fn memory_storage_passes_the_suite() {
+    suite(MemoryStorage::new);
 }
 
 #[test]
