@@ -9,6 +9,6 @@ pub mod sdk;
 pub use sdk::{
     ActorHandle, ActorInfo, ActorOptions, ActorState, Arg, Client, ClientConfig, ClusterStatus,
     Error, HeadStatus, ObjectInfo, ObjectLocation, ObjectRef, ObjectState, Resources, Result,
-    TaskOptions, WaitResult, WorkerStatus,
+    SpillStatus, TaskOptions, WaitResult, WorkerStatus,
 };
 pub use sdk::{Answer, ChunkHit, NewDocument, SearchMode};

@@ -40,7 +40,8 @@ pub use retrieval::{
 };
 pub use types::{
     ActorInfo, ActorOptions, ActorState, Arg, ClusterStatus, HeadStatus, ObjectInfo,
-    ObjectLocation, ObjectRef, ObjectState, Resources, TaskOptions, WaitResult, WorkerStatus,
+    ObjectLocation, ObjectRef, ObjectState, Resources, SpillStatus, TaskOptions, WaitResult,
+    WorkerStatus,
 };
 pub use xnai_inference::{GenerateEvent, GenerateStats, MemoryPlan};
 

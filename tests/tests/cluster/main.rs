@@ -8,3 +8,4 @@ mod t21_shared_memory;
 mod t30_actors;
 mod t40_wire;
 mod t50_status;
+mod t60_spill;
