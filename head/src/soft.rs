@@ -43,6 +43,26 @@ impl Pressure {
     }
 }
 
+/// A worker's spill directory as its last heartbeat gave it: bound and use now, totals since
+/// it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpillFigures {
+    /// Bound in bytes (0: spilling off).
+    pub capacity: u64,
+    /// Bytes in spill files now.
+    pub used: u64,
+    /// Objects only on disk now.
+    pub objects: u64,
+    /// Objects moved to disk so far.
+    pub spills: u64,
+    /// Bytes moved to disk so far.
+    pub spilled_bytes: u64,
+    /// Objects read back so far.
+    pub restores: u64,
+    /// Bytes read back so far.
+    pub restored_bytes: u64,
+}
+
 /// The latest heartbeat of one worker, as the scheduler and status see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftWorker {
@@ -56,6 +76,8 @@ pub struct SoftWorker {
     pub arena_used: u64,
     /// Memory pressure.
     pub pressure: Pressure,
+    /// Its spill directory.
+    pub spill: SpillFigures,
 }
 
 impl Default for SoftWorker {
@@ -106,6 +128,7 @@ struct Beat {
     running_tasks: u32,
     arena_used: u64,
     pressure: Pressure,
+    spill: SpillFigures,
 }
 
 /// Heartbeat table shared by the registry service (writer) and the scheduler/status (readers),
@@ -157,8 +180,16 @@ impl Heartbeats {
             running_tasks,
             arena_used,
             pressure,
+            spill: SpillFigures::default(),
         };
         self.lock().insert(worker, beat);
+    }
+
+    /// Record the spill figures a heartbeat carried (after [`Heartbeats::record`]).
+    pub fn record_spill(&self, worker: WorkerId, spill: SpillFigures) {
+        if let Some(beat) = self.lock().get_mut(&worker) {
+            beat.spill = spill;
+        }
     }
 
     /// The worker answered a probe: it is alive even if its heartbeats are late (a busy
@@ -221,6 +252,7 @@ impl Heartbeats {
                     running_tasks: b.running_tasks,
                     arena_used: b.arena_used,
                     pressure: b.pressure,
+                    spill: b.spill,
                 };
                 (*id, soft)
             })

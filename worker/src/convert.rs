@@ -96,6 +96,7 @@ pub fn task_spec(req: pb::ExecuteTaskRequest) -> Result<TaskSpec> {
         object_id: object_id(&req.object_id)?,
         function: name("function", &req.function)?,
         args: task_args(req.args)?,
+        cpus: req.cpus,
     })
 }
 

@@ -34,6 +34,50 @@ pub enum WorkerError {
         /// Bytes held by pinned objects (primary copies and objects in use).
         pinned: u64,
     },
+    /// A reservation did not fit even after evicting unpinned copies and spilling every
+    /// unpinned primary the spill directory could take.
+    #[error(
+        "arena full: need {}, free {} of {} ({} pinned); spill directory: {} free of {}",
+        format_size(*need),
+        format_size(*free),
+        format_size(*capacity),
+        format_size(*pinned),
+        format_size(*spill_free),
+        format_size(*spill_capacity)
+    )]
+    ArenaAndSpillFull {
+        /// Bytes asked for.
+        need: u64,
+        /// Arena bytes neither used nor reserved.
+        free: u64,
+        /// The arena's hard capacity.
+        capacity: u64,
+        /// Arena bytes held by pinned objects (objects in use, primaries being spilled).
+        pinned: u64,
+        /// Spill bytes neither used nor being written.
+        spill_free: u64,
+        /// The spill directory's bound (`--spill-bytes`).
+        spill_capacity: u64,
+    },
+    /// A spill file no longer matches its object's CRC-32: the copy is dropped (and reported
+    /// removed to the head), never served.
+    #[error(
+        "object {object}: its spill file is corrupt (crc32 {got:08x}, expected {expected:08x}); the copy was dropped"
+    )]
+    SpillCorrupt {
+        /// The object.
+        object: ObjectId,
+        /// CRC-32 recorded when the object was stored.
+        expected: u32,
+        /// CRC-32 of the spill file.
+        got: u32,
+    },
+    /// A `PutObject` stream sent nothing for the idle timeout; its reservation was released.
+    #[error("PutObject: no message for {secs:.1} s (the idle timeout); the put was dropped")]
+    PutIdle {
+        /// The idle timeout in seconds.
+        secs: f64,
+    },
     /// The arena's filesystem cannot hold the configured capacity (fatal at start).
     #[error(
         "arena: {} has {} free, cannot hold --arena-bytes {}; shrink --arena-bytes or enlarge the tmpfs mount",
@@ -168,6 +212,7 @@ impl From<WorkerError> for Status {
         let msg = e.to_string();
         match e {
             WorkerError::ArenaFull { .. }
+            | WorkerError::ArenaAndSpillFull { .. }
             | WorkerError::MailboxFull { .. }
             | WorkerError::LocalPutsFull { .. }
             | WorkerError::InferenceBusy { .. } => Status::resource_exhausted(msg),
@@ -181,8 +226,10 @@ impl From<WorkerError> for Status {
             | WorkerError::ActorNotFound(_)
             | WorkerError::NoLocalPut(_) => Status::not_found(msg),
             WorkerError::ObjectUnavailable { .. }
+            | WorkerError::SpillCorrupt { .. }
             | WorkerError::Head { .. }
             | WorkerError::ShuttingDown => Status::unavailable(msg),
+            WorkerError::PutIdle { .. } => Status::deadline_exceeded(msg),
             WorkerError::ArenaTooSmall { .. } | WorkerError::Config(_) => {
                 Status::failed_precondition(msg)
             }

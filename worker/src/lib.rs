@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use error::{Result, WorkerError};
 pub use server::{run, run_with};
@@ -56,6 +57,14 @@ pub struct Config {
     pub actor_threads: usize,
     /// Bytes of llama.cpp models the worker keeps resident for its `inference` actors.
     pub model_budget_bytes: u64,
+    /// 0-CPU tasks (and tasks that do not say) run at once at most
+    /// ([`executor::DEFAULT_MAX_ZERO_CPU_TASKS`] by default).
+    pub max_zero_cpu_tasks: usize,
+    /// Memory every built-in `fill` running at once shares (capped at the arena capacity).
+    pub builtin_memory_bytes: u64,
+    /// How long a `PutObject` stream may send nothing before it is failed and its reservation
+    /// released ([`arena::DEFAULT_PUT_IDLE`] by default).
+    pub put_idle_timeout: Duration,
 }
 
 /// Parse `k=v,k=v` labels.

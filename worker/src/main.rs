@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use xnai_proto::units::parse_size;
 use xnai_worker::Config;
-use xnai_worker::arena::ArenaConfig;
 use xnai_worker::arena::pressure::{PressureThresholds, parse_mem_total};
+use xnai_worker::arena::{ArenaConfig, SpillConfig};
 
 /// xnai worker: runs tasks, hosts actors and keeps objects in a tmpfs arena.
 #[derive(Parser, Debug)]
@@ -38,6 +38,26 @@ struct Cli {
     /// Arena directory (default: a fresh /dev/shm/xnai-arena-<random>).
     #[arg(long)]
     arena_dir: Option<PathBuf>,
+    /// Directory on disk where primary objects go when the arena is full of them (default: no
+    /// spilling). The worker's own: its spill files are removed at start and at stop, like the
+    /// arena, so spilled objects do not survive a restart.
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+    /// Bound on the spill directory (default with --spill-dir: 4 x --arena-bytes; 0 turns
+    /// spilling off).
+    #[arg(long, value_parser = parse_size)]
+    spill_bytes: Option<u64>,
+    /// Milliseconds a PutObject stream may send nothing before it is failed and its arena
+    /// reservation released.
+    #[arg(long, default_value_t = xnai_worker::arena::DEFAULT_PUT_IDLE.as_millis() as u64)]
+    put_idle_timeout_ms: u64,
+    /// 0-CPU tasks run at once at most (tasks asking for CPUs share --cpus).
+    #[arg(long, default_value_t = xnai_worker::executor::DEFAULT_MAX_ZERO_CPU_TASKS)]
+    max_zero_cpu_tasks: usize,
+    /// Memory the built-in `fill` tasks running at once may take together (default: a quarter
+    /// of --memory-bytes; never more than --arena-bytes); a larger fill is refused.
+    #[arg(long, value_parser = parse_size)]
+    builtin_memory_bytes: Option<u64>,
     /// CPUs offered (default: number of cores).
     #[arg(long)]
     cpus: Option<f64>,
@@ -98,6 +118,14 @@ fn config(cli: Cli) -> anyhow::Result<Config> {
             .and_then(|t| parse_mem_total(&t))
             .unwrap_or(0),
     };
+    let spill = match (cli.spill_dir, cli.spill_bytes) {
+        (None, Some(b)) if b > 0 => bail!("--spill-bytes needs --spill-dir"),
+        (Some(_), Some(0)) | (None, _) => None,
+        (Some(dir), bytes) => Some(SpillConfig {
+            dir,
+            capacity: bytes.unwrap_or(cli.arena_bytes.saturating_mul(4)),
+        }),
+    };
     Ok(Config {
         heads: cli.head,
         listen: cli.listen,
@@ -106,6 +134,7 @@ fn config(cli: Cli) -> anyhow::Result<Config> {
         arena: ArenaConfig {
             dir: cli.arena_dir,
             capacity: cli.arena_bytes,
+            spill,
         },
         cpus,
         memory_bytes,
@@ -117,6 +146,12 @@ fn config(cli: Cli) -> anyhow::Result<Config> {
         },
         actor_threads: cli.actor_threads,
         model_budget_bytes: cli.model_budget.unwrap_or(memory_bytes / 2),
+        max_zero_cpu_tasks: cli.max_zero_cpu_tasks.max(1),
+        builtin_memory_bytes: cli.builtin_memory_bytes.unwrap_or(match memory_bytes {
+            0 => cli.arena_bytes,
+            m => m / 4,
+        }),
+        put_idle_timeout: Duration::from_millis(cli.put_idle_timeout_ms.max(1)),
     })
 }
 

@@ -19,7 +19,7 @@ use crate::actors::{ActorHost, ClassRegistry};
 use crate::arena::pressure::read_pressure;
 use crate::arena::{Arena, LocalPuts};
 use crate::error::{Result, WorkerError};
-use crate::executor::{Executor, GrpcPuller};
+use crate::executor::{Executor, GrpcPuller, TaskLimits};
 use crate::functions::FunctionRegistry;
 use crate::head_link::heartbeat::{HeartbeatStatus, forward_evictions, heartbeat_loop};
 use crate::head_link::{HeadLink, ObjectReporter, Registration};
@@ -34,7 +34,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let functions = FunctionRegistry::with_builtins(config.arena.capacity);
+    let builtin_memory = config.builtin_memory_bytes.min(config.arena.capacity);
+    let functions = FunctionRegistry::with_builtins(builtin_memory);
     run_with(config, functions, ClassRegistry::with_builtins(), shutdown).await
 }
 
@@ -63,7 +64,10 @@ pub async fn run_with(
     let inject = TokenInject::new(&config.token)
         .map_err(|s| WorkerError::Config(s.message().to_string()))?;
     let (arena, evictions) = Arena::open(config.arena.clone())?;
-    tracing::info!(dir = %arena.dir().display(), capacity = arena.capacity(), "arena ready");
+    arena.set_put_idle_timeout(config.put_idle_timeout);
+    let spill = config.arena.spill.as_ref();
+    tracing::info!(dir = %arena.dir().display(), capacity = arena.capacity(),
+        spill_dir = ?spill.map(|s| &s.dir), spill_bytes = spill.map_or(0, |s| s.capacity), "arena ready");
     let result = serve(
         config,
         functions,
@@ -138,11 +142,12 @@ async fn serve(
         registration,
     ));
     let reporter: Arc<dyn ObjectReporter> = Arc::new(Arc::clone(&link));
-    let executor = Executor::new(
+    let executor = Executor::with_limits(
         arena.clone(),
         functions,
         Arc::new(GrpcPuller::new(inject)),
         Arc::clone(&reporter),
+        TaskLimits::new(config.cpus, config.max_zero_cpu_tasks),
     );
     let local_puts = Arc::new(LocalPuts::new(
         arena.clone(),
@@ -215,6 +220,7 @@ async fn serve(
                 arena_used: u.used,
                 arena_capacity: u.capacity,
                 pressure: read_pressure(a.dir()).level(p).as_str(),
+                spill: a.spill_usage(),
             }
         });
         loops.push(tokio::spawn(heartbeat_loop(Arc::clone(&link), status)));
@@ -289,6 +295,7 @@ mod tests {
             arena: ArenaConfig {
                 dir: Some(arena_dir.clone()),
                 capacity: 8 << 20,
+                spill: None,
             },
             cpus: 1.0,
             memory_bytes: 1 << 30,
@@ -300,6 +307,9 @@ mod tests {
             },
             actor_threads: 1,
             model_budget_bytes: 1 << 29,
+            max_zero_cpu_tasks: 4,
+            builtin_memory_bytes: 1 << 30,
+            put_idle_timeout: Duration::from_secs(30),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let worker = tokio::spawn(run(config, async {

@@ -8,7 +8,7 @@ use xnai_proto::pb;
 use super::error::{Error, Result};
 use super::types::{
     ActorInfo, ActorOptions, ActorState, Arg, ClusterStatus, HeadStatus, ObjectInfo,
-    ObjectLocation, ObjectRef, ObjectState, Resources, StateSize, TaskOptions, WorkerStatus,
+    ObjectLocation, ObjectRef, ObjectState, Resources, SpillStatus, StateSize, TaskOptions, WorkerStatus,
 };
 
 /// Parses an object id a node sent.
@@ -159,6 +159,18 @@ pub(crate) fn cluster_status_from_pb(s: pb::ClusterStatusReply) -> ClusterStatus
                 pressure: w.pressure,
                 breaker: w.breaker,
                 running_tasks: w.running_tasks,
+                spill: w
+                    .spill
+                    .map(|s| SpillStatus {
+                        capacity: s.capacity,
+                        used: s.used,
+                        objects: s.objects,
+                        spills: s.spills,
+                        spilled_bytes: s.spilled_bytes,
+                        restores: s.restores,
+                        restored_bytes: s.restored_bytes,
+                    })
+                    .unwrap_or_default(),
             })
             .collect(),
         actors: s.actors,

@@ -254,6 +254,27 @@ pub struct WorkerStatus {
     pub breaker: String,
     /// Tasks running now.
     pub running_tasks: u32,
+    /// Its spill directory (zeros from a head or worker that does not report one).
+    pub spill: SpillStatus,
+}
+
+/// A worker's spill directory: bound and use now, totals since the worker started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SpillStatus {
+    /// Bound in bytes (0: spilling off).
+    pub capacity: u64,
+    /// Bytes in spill files now.
+    pub used: u64,
+    /// Objects only on disk now.
+    pub objects: u64,
+    /// Objects moved to disk so far.
+    pub spills: u64,
+    /// Bytes moved to disk so far.
+    pub spilled_bytes: u64,
+    /// Objects read back so far.
+    pub restores: u64,
+    /// Bytes read back so far.
+    pub restored_bytes: u64,
 }
 
 /// The cluster as the head sees it.

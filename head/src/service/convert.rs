@@ -8,7 +8,7 @@ use xnai_proto::limits::{MAX_INLINE_ARGS_BYTES, MAX_NAME_BYTES};
 use xnai_proto::pb;
 
 use crate::error::{HeadError, Result};
-use crate::soft::SoftWorker;
+use crate::soft::{SoftWorker, SpillFigures};
 use crate::state::{
     ActorOptions, ActorRecord, ActorState, Arg, BreakerState, ControlState, CopyKind, ObjectRecord,
     ObjectState, Resources, TaskOptions, TaskState, WorkerRecord, WorkerState,
@@ -234,6 +234,33 @@ pub fn worker_status_to_pb(
         pressure: soft.pressure.as_str().into(),
         breaker: w.breaker.as_str().into(),
         running_tasks: soft.running_tasks,
+        spill: Some(spill_to_pb(&soft.spill)),
+    }
+}
+
+/// Spill figures of a heartbeat (zeros when the worker sent none).
+pub fn spill_from_pb(s: Option<&pb::SpillStats>) -> SpillFigures {
+    s.map(|s| SpillFigures {
+        capacity: s.capacity,
+        used: s.used,
+        objects: s.objects,
+        spills: s.spills,
+        spilled_bytes: s.spilled_bytes,
+        restores: s.restores,
+        restored_bytes: s.restored_bytes,
+    })
+    .unwrap_or_default()
+}
+
+fn spill_to_pb(s: &SpillFigures) -> pb::SpillStats {
+    pb::SpillStats {
+        capacity: s.capacity,
+        used: s.used,
+        objects: s.objects,
+        spills: s.spills,
+        spilled_bytes: s.spilled_bytes,
+        restores: s.restores,
+        restored_bytes: s.restored_bytes,
     }
 }
 

@@ -72,6 +72,8 @@ impl pb::worker_registry_server::WorkerRegistry for RegistryApi {
                 r.arena_used,
                 Pressure::parse(&r.pressure),
             );
+            let spill = convert::spill_from_pb(r.spill.as_ref());
+            self.ctx.beats.record_spill(worker_id, spill);
         } else {
             tracing::info!(%worker_id, "heartbeat from an unknown worker; asking it to register again");
         }

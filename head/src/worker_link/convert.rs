@@ -37,6 +37,8 @@ pub(super) fn task_request_to_pb(r: TaskRequest) -> pb::ExecuteTaskRequest {
         object_id: r.object_id.hex(),
         function: r.function,
         args: r.args.into_iter().map(task_arg_to_pb).collect(),
+        // Not carried by the dispatch yet: the worker counts the task as a 0-CPU one.
+        cpus: None,
     }
 }
 

@@ -8,4 +8,5 @@ mod t21_shared_memory;
 mod t30_actors;
 mod t40_wire;
 mod t50_status;
+mod t60_spill;
 mod t90_issue_14_bounded_state;

@@ -1,16 +1,19 @@
 //! Objects end to end: a 64 MiB put/get byte for byte, object info, a put larger than the
 //! arena refused with a one-line reason while the cluster keeps serving.
 
-use xnai_tests::{ClusterOptions, init_tracing, start_cluster};
+use xnai_tests::{ClusterOptions, init_tracing, start_cluster_with_env};
 
 #[test]
 fn t20_put_get_64mib_and_refuse_oversized_put() -> anyhow::Result<()> {
     init_tracing();
-    tracing::info!("--- phase: cluster with 96 MiB arenas");
-    let c = start_cluster(ClusterOptions {
-        arena_bytes: "96MiB".into(),
-        ..Default::default()
-    })?;
+    tracing::info!("--- phase: cluster with 96 MiB arenas and no spill directories");
+    let c = start_cluster_with_env(
+        ClusterOptions {
+            arena_bytes: "96MiB".into(),
+            ..Default::default()
+        },
+        &[("XNAI_SPILL_BYTES", "0")],
+    )?;
 
     tracing::info!("--- phase: put then get a 64 MiB file");
     let src = c.data_dir.path().join("in.bin");

@@ -1,6 +1,7 @@
-//! The arena's in-memory index: which objects exist, their sizes, checksums, pins and LRU ticks,
-//! and the byte accounting (`used + reserved <= capacity`). Pure bookkeeping, no I/O, so the
-//! eviction and capacity rules are unit-testable on their own.
+//! The arena's in-memory index: which objects exist, where (arena, spilling, spilled), their
+//! sizes, checksums, pins and LRU ticks, and the byte accounting (`used + reserved <= capacity`,
+//! `spill_used <= spill_capacity`). Pure bookkeeping, no I/O, so the eviction, spill and
+//! capacity rules are unit-testable on their own.
 
 use std::collections::HashMap;
 
@@ -9,7 +10,19 @@ use xnai_proto::ids::ObjectId;
 
 use crate::error::{Result, WorkerError};
 
-/// One object held in the arena.
+/// Where an object's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In the arena file (counted in `used`).
+    Arena,
+    /// In the arena file, being copied to the spill directory (counted in `used` and, for the
+    /// spill file being written, in `spill_used`).
+    Spilling,
+    /// Only in the spill file (counted in `spill_used`).
+    Spilled,
+}
+
+/// One object held by this worker (in the arena or spilled).
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub size: u64,
@@ -20,14 +33,39 @@ pub(crate) struct Entry {
     pub pins: u32,
     /// LRU clock value of the last use.
     pub last_use: u64,
-    /// The mmap of the file, once someone read it.
+    /// The mmap of the arena file, once someone read it (never of a spill file).
     pub bytes: Option<Bytes>,
+    /// Where the bytes are.
+    pub place: Place,
 }
 
 impl Entry {
     fn pinned(&self) -> bool {
         self.primary || self.pins > 0
     }
+
+    fn in_arena(&self) -> bool {
+        self.place != Place::Spilled
+    }
+}
+
+/// Cumulative spill figures (since the worker started) and the current spill use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpillUsage {
+    /// Bound of the spill directory in bytes (0: spilling is off).
+    pub capacity: u64,
+    /// Bytes in spill files now (including ones being written).
+    pub used: u64,
+    /// Objects only in the spill directory now.
+    pub objects: usize,
+    /// Objects moved to the spill directory so far.
+    pub spills: u64,
+    /// Bytes moved to the spill directory so far.
+    pub spilled_bytes: u64,
+    /// Objects read back from the spill directory so far (into the arena or straight from disk).
+    pub restores: u64,
+    /// Bytes read back from the spill directory so far.
+    pub restored_bytes: u64,
 }
 
 /// What [`Index::commit`] found.
@@ -46,6 +84,8 @@ pub(crate) struct Index {
     pub used: u64,
     pub reserved: u64,
     pub capacity: u64,
+    /// Spill bound, use and counters (`spill.objects` is computed on demand).
+    pub spill: SpillUsage,
     tick: u64,
 }
 
@@ -56,8 +96,21 @@ impl Index {
             used: 0,
             reserved: 0,
             capacity,
+            spill: SpillUsage::default(),
             tick: 0,
         }
+    }
+
+    /// An index whose primaries may spill into `spill_capacity` bytes of disk.
+    pub fn with_spill(capacity: u64, spill_capacity: u64) -> Self {
+        let mut ix = Self::new(capacity);
+        ix.spill.capacity = spill_capacity;
+        ix
+    }
+
+    /// Spill bytes neither used nor being written.
+    pub fn spill_free(&self) -> u64 {
+        self.spill.capacity.saturating_sub(self.spill.used)
     }
 
     /// Bytes neither used nor reserved.
@@ -69,9 +122,32 @@ impl Index {
     pub fn pinned_bytes(&self) -> u64 {
         self.entries
             .values()
-            .filter(|e| e.pinned())
+            .filter(|e| e.pinned() && e.in_arena())
             .map(|e| e.size)
             .sum()
+    }
+
+    /// Bytes that spilling could free: unpinned primaries in the arena, within the spill space.
+    pub fn spillable_bytes(&self) -> u64 {
+        let bytes: u64 = self
+            .entries
+            .values()
+            .filter(|e| e.primary && e.pins == 0 && e.place == Place::Arena)
+            .map(|e| e.size)
+            .sum();
+        bytes.min(self.spill_free())
+    }
+
+    /// Whether `need` bytes could be found by evicting and spilling (an estimate: sizes are
+    /// not packed exactly, so a `true` may still end in a refusal).
+    pub fn could_make_room(&self, need: u64) -> bool {
+        let evictable: u64 = self
+            .entries
+            .values()
+            .filter(|e| !e.pinned())
+            .map(|e| e.size)
+            .sum();
+        need <= self.capacity && self.free() + evictable + self.spillable_bytes() >= need
     }
 
     fn next_tick(&mut self) -> u64 {
@@ -90,7 +166,7 @@ impl Index {
         let mut candidates: Vec<(u64, ObjectId, u64)> = self
             .entries
             .iter()
-            .filter(|(_, e)| !e.pinned())
+            .filter(|(_, e)| !e.pinned() && e.place == Place::Arena)
             .map(|(id, e)| (e.last_use, *id, e.size))
             .collect();
         let evictable: u64 = candidates.iter().map(|c| c.2).sum();
@@ -140,6 +216,7 @@ impl Index {
                 pins: 0,
                 last_use: tick,
                 bytes: None,
+                place: Place::Arena,
             },
         );
         Commit::Inserted
@@ -167,84 +244,101 @@ impl Index {
         }
     }
 
-    /// Drop an object from the index (pinned or not).
+    /// Drop an object from the index (pinned or not). A spilling object's spill bytes stay
+    /// counted until [`Index::finish_spill`] sees it gone.
     pub fn remove(&mut self, id: &ObjectId) -> Option<Entry> {
         let e = self.entries.remove(id)?;
-        self.used -= e.size;
+        match e.place {
+            Place::Arena | Place::Spilling => self.used -= e.size,
+            Place::Spilled => self.spill.used -= e.size,
+        }
         Some(e)
+    }
+
+    /// Pick the least recently used unpinned primary in the arena that fits in the spill
+    /// space, mark it spilling and count its spill file. `None`: nothing can be spilled.
+    pub fn start_spill(&mut self) -> Option<(ObjectId, u64)> {
+        let spill_free = self.spill_free();
+        let (id, size) = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.primary && e.pins == 0 && e.place == Place::Arena && e.size > 0)
+            .filter(|(_, e)| e.size <= spill_free)
+            .min_by_key(|(id, e)| (e.last_use, **id))
+            .map(|(id, e)| (*id, e.size))?;
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.place = Place::Spilling;
+        }
+        self.spill.used += size;
+        Some((id, size))
+    }
+
+    /// End a spill started by [`Index::start_spill`]. `copied`: the spill file is complete.
+    /// Returns true when the object now lives only in the spill file (the caller removes the
+    /// arena file); false when the spill was undone (the caller removes the spill file): the
+    /// copy failed, or the object was pinned or deleted meanwhile.
+    pub fn finish_spill(&mut self, id: &ObjectId, size: u64, copied: bool) -> bool {
+        match self.entries.get_mut(id) {
+            Some(e) if e.place == Place::Spilling && e.pins == 0 && copied => {
+                e.place = Place::Spilled;
+                e.bytes = None;
+                self.used -= size;
+                self.spill.spills += 1;
+                self.spill.spilled_bytes += size;
+                true
+            }
+            other => {
+                if let Some(e) = other.filter(|e| e.place == Place::Spilling) {
+                    e.place = Place::Arena;
+                }
+                self.spill.used -= size;
+                false
+            }
+        }
+    }
+
+    /// A spilled object was copied back into the arena under a reservation of its size: it
+    /// is an arena object again, pinned once for the caller. False (reservation released) if
+    /// it was deleted meanwhile.
+    pub fn finish_restore(&mut self, id: &ObjectId, size: u64) -> bool {
+        self.release(size);
+        let tick = self.next_tick();
+        let Some(e) = self
+            .entries
+            .get_mut(id)
+            .filter(|e| e.place == Place::Spilled)
+        else {
+            return false;
+        };
+        e.place = Place::Arena;
+        e.pins += 1;
+        e.last_use = tick;
+        self.used += size;
+        self.spill.used -= size;
+        self.count_restore(size);
+        true
+    }
+
+    /// Count one read back from the spill directory.
+    pub fn count_restore(&mut self, size: u64) {
+        self.spill.restores += 1;
+        self.spill.restored_bytes += size;
+    }
+
+    /// Spill bound, use and counters now.
+    pub fn spill_usage(&self) -> SpillUsage {
+        let objects = self
+            .entries
+            .values()
+            .filter(|e| e.place == Place::Spilled)
+            .count();
+        SpillUsage {
+            objects,
+            ..self.spill
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(n: u128) -> ObjectId {
-        ObjectId(n << 8)
-    }
-
-    #[test]
-    fn evicts_least_recently_used_unpinned_first() {
-        let mut ix = Index::new(300);
-        for n in 1..=3 {
-            assert!(ix.reserve(100).unwrap().is_empty());
-            ix.commit(id(n), 100, 0, false);
-        }
-        ix.pin(&id(1));
-        ix.unpin(&id(1)); // 1 is now the most recently used
-        assert_eq!(ix.reserve(150).unwrap(), vec![id(2), id(3)]);
-        assert_eq!(ix.used + ix.reserved, 250);
-    }
-
-    #[test]
-    fn pinned_and_primary_are_never_evicted() {
-        let mut ix = Index::new(300);
-        ix.reserve(100).unwrap();
-        ix.commit(id(1), 100, 0, true);
-        ix.reserve(100).unwrap();
-        ix.commit(id(2), 100, 0, false);
-        ix.pin(&id(2));
-        let err = ix.reserve(150).unwrap_err();
-        assert!(matches!(
-            err,
-            WorkerError::ArenaFull {
-                need: 150,
-                free: 100,
-                capacity: 300,
-                pinned: 200
-            }
-        ));
-        ix.unpin(&id(2));
-        assert_eq!(ix.reserve(150).unwrap(), vec![id(2)]);
-        assert!(ix.entries.contains_key(&id(1)));
-    }
-
-    #[test]
-    fn used_plus_reserved_never_exceeds_capacity() {
-        let mut ix = Index::new(1000);
-        let mut held = Vec::new();
-        for n in 0..50u64 {
-            let need = (n * 37) % 300 + 1;
-            if ix.reserve(need).is_ok() {
-                held.push(need);
-            }
-            assert!(ix.used + ix.reserved <= ix.capacity);
-            if n % 3 == 0
-                && let Some(b) = held.pop()
-            {
-                ix.release(b);
-            }
-        }
-    }
-
-    #[test]
-    fn duplicate_commit_keeps_one_copy() {
-        let mut ix = Index::new(100);
-        ix.reserve(10).unwrap();
-        assert_eq!(ix.commit(id(1), 10, 7, false), Commit::Inserted);
-        ix.reserve(10).unwrap();
-        assert_eq!(ix.commit(id(1), 10, 7, true), Commit::Existing { crc32: 7 });
-        assert_eq!((ix.used, ix.reserved), (10, 0));
-        assert!(ix.entries[&id(1)].primary);
-    }
-}
+#[path = "index_tests.rs"]
+mod tests;

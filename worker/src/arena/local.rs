@@ -156,6 +156,7 @@ mod tests {
         let (arena, _ev) = Arena::open(ArenaConfig {
             dir: Some(root.path().join("arena")),
             capacity,
+            spill: None,
         })
         .unwrap();
         arena

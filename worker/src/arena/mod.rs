@@ -1,14 +1,16 @@
 //! The tmpfs arena: this worker's object store and the single owner of arena state.
 //!
 //! Objects are immutable files named by hex id in one directory with a hard byte capacity.
-//! Capacity is reserved before any byte is written (evicting unpinned pulled copies LRU when
-//! needed), files appear under their final name only when complete and checksummed, and reads
-//! are zero-copy views of an mmap. Thread-safe: one short mutex guards the index.
+//! Capacity is reserved before any byte is written (evicting unpinned pulled copies LRU, then
+//! spilling unpinned primaries LRU to a bounded disk directory, see [`spill`]), files appear
+//! under their final name only when complete and checksummed, and reads are zero-copy views of
+//! an mmap. Thread-safe: one short mutex guards the index.
 
 mod fsops;
 mod index;
 mod local;
 pub mod pressure;
+mod spill;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,11 +22,14 @@ use tokio::sync::mpsc;
 use xnai_proto::ids::ObjectId;
 
 pub use fsops::{FsSpace, fs_space, is_tmpfs};
+pub use index::SpillUsage;
 pub use local::{CreatedPut, LocalPuts};
-pub use writer::ObjectWriter;
+pub use spill::SpillConfig;
+pub use writer::{DEFAULT_PUT_IDLE, ObjectWriter};
 
 use crate::error::{Result, WorkerError};
-use index::Index;
+use index::{Index, Place};
+use spill::{Restored, SpillDir};
 use writer::Reservation;
 
 /// Whether a copy is the object's primary (pinned until deleted) or a pulled secondary copy
@@ -53,6 +58,8 @@ pub struct ArenaConfig {
     pub dir: Option<PathBuf>,
     /// Hard capacity in bytes.
     pub capacity: u64,
+    /// Where full arenas spill primaries, if anywhere.
+    pub spill: Option<SpillConfig>,
 }
 
 /// Ids of evicted objects, for the head.
@@ -65,6 +72,11 @@ pub(crate) struct Shared {
     index: Mutex<Index>,
     seq: AtomicU64,
     evictions: mpsc::UnboundedSender<Vec<ObjectId>>,
+    spill: Option<SpillDir>,
+    /// How long a streamed put may send nothing before it is dropped, in milliseconds.
+    put_idle_ms: AtomicU64,
+    /// Held by the one spill or restore in progress (never while waiting for `index`).
+    spill_op: Mutex<()>,
 }
 
 impl Shared {
@@ -77,6 +89,10 @@ impl Shared {
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
+
+    fn spill_op(&self) -> MutexGuard<'_, ()> {
+        self.spill_op.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Handle to the arena; cheap to clone, shareable across threads.
@@ -85,7 +101,8 @@ pub struct Arena {
     shared: Arc<Shared>,
 }
 
-/// A readable object: zero-copy bytes of its mmap, pinned (never evicted) while alive.
+/// A readable object: zero-copy bytes of its mmap (of the arena file, or of its checked spill
+/// file when no arena room could be made), pinned (never evicted or spilled) while alive.
 pub struct ObjectHandle {
     id: ObjectId,
     meta: StoredMeta,
@@ -164,13 +181,18 @@ impl Arena {
         if fsops::is_tmpfs(&dir) == Some(false) {
             tracing::warn!(dir = %dir.display(), "arena directory is not on tmpfs; objects will hit the disk");
         }
+        let spill = config.spill.as_ref().map(SpillDir::open).transpose()?;
+        let spill_capacity = config.spill.as_ref().map_or(0, |s| s.capacity);
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Shared {
             dir,
             owns_dir,
-            index: Mutex::new(Index::new(config.capacity)),
+            index: Mutex::new(Index::with_spill(config.capacity, spill_capacity)),
             seq: AtomicU64::new(0),
             evictions: tx,
+            spill,
+            put_idle_ms: AtomicU64::new(writer::DEFAULT_PUT_IDLE.as_millis() as u64),
+            spill_op: Mutex::new(()),
         };
         Ok((
             Arena {
@@ -201,22 +223,34 @@ impl Arena {
         }
     }
 
-    /// Reserve `size` bytes (evicting if needed) and open a writer for object `id`.
+    /// Spill bound, use and counters.
+    pub fn spill_usage(&self) -> SpillUsage {
+        self.shared.lock().spill_usage()
+    }
+
+    /// Reserve `size` bytes (evicting, then spilling, if needed) and open a writer for object
+    /// `id`. Blocking when it spills (file copies to disk).
     pub fn writer(&self, id: ObjectId, size: u64, kind: CopyKind) -> Result<ObjectWriter> {
+        self.reserve(size)?;
+        let reservation = Reservation::new(Arc::clone(&self.shared), size);
+        ObjectWriter::create(reservation, id, size, kind)
+    }
+
+    /// Reserve `need` bytes from free space or by evicting unpinned pulled copies.
+    fn reserve_evicting(&self, need: u64) -> Result<()> {
         let victims = {
             let mut ix = self.shared.lock();
-            let victims = ix.reserve(size)?;
+            let victims = ix.reserve(need)?;
             for v in &victims {
                 let _ = std::fs::remove_file(fsops::object_path(&self.shared.dir, v));
             }
             victims
         };
-        let reservation = Reservation::new(Arc::clone(&self.shared), size);
         if !victims.is_empty() {
-            tracing::info!(evicted = victims.len(), for_object = %id, "arena evicted pulled copies");
+            tracing::info!(evicted = victims.len(), need, "arena evicted pulled copies");
             let _ = self.shared.evictions.send(victims);
         }
-        ObjectWriter::create(reservation, id, size, kind)
+        Ok(())
     }
 
     /// Store a whole object from memory (blocking file I/O; call from a blocking context for
@@ -241,18 +275,17 @@ impl Arena {
         })
     }
 
-    /// Open an object for reading; it stays pinned while the handle lives.
+    /// Open an object for reading; it stays pinned while the handle lives. A spilled object
+    /// is restored first (blocking: a file copy).
     pub fn get(&self, id: &ObjectId) -> Result<ObjectHandle> {
-        let (meta, cached) = {
+        let (meta, cached, place) = {
             let mut ix = self.shared.lock();
             let e = ix.pin(id).ok_or(WorkerError::ObjectNotFound(*id))?;
-            (
-                StoredMeta {
-                    size: e.size,
-                    crc32: e.crc32,
-                },
-                e.bytes.clone(),
-            )
+            let meta = StoredMeta {
+                size: e.size,
+                crc32: e.crc32,
+            };
+            (meta, e.bytes.clone(), e.place)
         };
         let handle = |bytes| ObjectHandle {
             id: *id,
@@ -260,6 +293,14 @@ impl Arena {
             bytes,
             shared: Arc::clone(&self.shared),
         };
+        if place == Place::Spilled {
+            self.shared.lock().unpin(id);
+            match self.restore(id)? {
+                Restored::Arena(bytes) | Restored::Spill(bytes) => return Ok(handle(bytes)),
+                // Restored meanwhile by another reader: read it from the arena.
+                Restored::NotSpilled => return self.get(id),
+            }
+        }
         if let Some(bytes) = cached {
             return Ok(handle(bytes));
         }
@@ -282,16 +323,28 @@ impl Arena {
     /// Where the object's file is (and marks it used), for a same-host client that maps it.
     /// The file is immutable; if the object is evicted or deleted later it is only unlinked, so
     /// a mapping made from it stays valid.
+    /// A spilled object is restored first; when no arena room can be made its (checked)
+    /// spill file is named instead. Blocking when it restores.
     pub fn file_of(&self, id: &ObjectId) -> Result<ObjectFile> {
-        let meta = {
+        let (meta, place) = {
             let mut ix = self.shared.lock();
             let e = ix.touch(id).ok_or(WorkerError::ObjectNotFound(*id))?;
-            StoredMeta {
+            let meta = StoredMeta {
                 size: e.size,
                 crc32: e.crc32,
-            }
+            };
+            (meta, e.place)
         };
-        let path = fsops::object_path(&self.shared.dir, id);
+        let mut path = fsops::object_path(&self.shared.dir, id);
+        if place == Place::Spilled {
+            let restored = self.restore(id)?;
+            if let (Restored::Spill(_), Some(spill)) = (&restored, &self.shared.spill) {
+                path = fsops::object_path(&spill.dir, id);
+            }
+            if !matches!(restored, Restored::NotSpilled) {
+                self.shared.lock().unpin(id);
+            }
+        }
         let m = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => WorkerError::ObjectNotFound(*id),
             _ => WorkerError::io(format!("arena: stat {}", path.display()), e),
@@ -310,8 +363,11 @@ impl Arena {
         let mut ix = self.shared.lock();
         let mut gone = Vec::new();
         for id in ids {
-            if ix.remove(id).is_some() {
+            if let Some(e) = ix.remove(id) {
                 let _ = std::fs::remove_file(fsops::object_path(&self.shared.dir, id));
+                if let (Place::Spilled, Some(spill)) = (e.place, &self.shared.spill) {
+                    let _ = std::fs::remove_file(fsops::object_path(&spill.dir, id));
+                }
                 gone.push(*id);
             }
         }
@@ -330,6 +386,11 @@ impl Arena {
         for id in &ids {
             ix.remove(id);
         }
+        if let Some(spill) = &self.shared.spill
+            && let Err(e) = spill.remove_all()
+        {
+            tracing::warn!(error = %e, "could not remove the spill directory");
+        }
         let dir = &self.shared.dir;
         if self.shared.owns_dir {
             std::fs::remove_dir_all(dir)
@@ -340,5 +401,7 @@ impl Arena {
     }
 }
 
+#[cfg(test)]
+mod spill_tests;
 #[cfg(test)]
 mod tests;

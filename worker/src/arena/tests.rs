@@ -17,6 +17,7 @@ fn open(root: &tempfile::TempDir, capacity: u64) -> (Arena, EvictionReceiver) {
     Arena::open(ArenaConfig {
         dir: Some(dir),
         capacity,
+        spill: None,
     })
     .unwrap()
 }
@@ -167,6 +168,7 @@ fn refuses_to_start_when_the_mount_is_too_small() {
     let err = Arena::open(ArenaConfig {
         dir: Some(dir.clone()),
         capacity: total + (1 << 40),
+        spill: None,
     })
     .err()
     .unwrap();

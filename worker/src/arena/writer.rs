@@ -3,18 +3,39 @@
 //! rename makes the object visible. Dropping an uncommitted writer removes the temp file and
 //! releases the reservation, so there is never a partial object. A same-host client may fill
 //! the temporary file itself ([`ObjectWriter::adopt_file`] then checks and checksums it).
+//! A streamed put that stops sending for the put idle timeout is dropped by its handler, which
+//! releases its reservation.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use xnai_proto::ids::ObjectId;
 
 use super::index::Commit;
-use super::{CopyKind, Shared, StoredMeta, fsops};
+use super::{Arena, CopyKind, Shared, StoredMeta, fsops};
 use crate::error::{Result, WorkerError};
+
+/// Default of `--put-idle-timeout`: how long a `PutObject` stream may send nothing.
+pub const DEFAULT_PUT_IDLE: Duration = Duration::from_secs(30);
+
+impl Arena {
+    /// How long a streamed put may send nothing before it is dropped and its reservation
+    /// released ([`DEFAULT_PUT_IDLE`] unless set).
+    pub fn put_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.put_idle_ms.load(Ordering::Relaxed))
+    }
+
+    /// Set the put idle timeout (`--put-idle-timeout`; at least 1 ms).
+    pub fn set_put_idle_timeout(&self, idle: Duration) {
+        let ms = (idle.as_millis() as u64).max(1);
+        self.shared.put_idle_ms.store(ms, Ordering::Relaxed);
+    }
+}
 
 /// Bytes reserved in the arena; released on drop unless consumed by a commit.
 pub(crate) struct Reservation {
@@ -25,6 +46,11 @@ pub(crate) struct Reservation {
 impl Reservation {
     pub(crate) fn new(shared: Arc<Shared>, bytes: u64) -> Self {
         Self { shared, bytes }
+    }
+
+    /// The bytes were accounted elsewhere (an object now holds them): release nothing on drop.
+    pub(crate) fn consume(&mut self) {
+        self.bytes = 0;
     }
 }
 

@@ -57,7 +57,7 @@ pub(super) async fn resolve(
 }
 
 async fn local_or_pull(inner: &Arc<Inner>, spec: &ObjectRefSpec) -> Result<ObjectHandle> {
-    match inner.arena.get(&spec.id) {
+    match inner.arena.get_async(&spec.id).await {
         Ok(h) => return Ok(h),
         Err(WorkerError::ObjectNotFound(_)) => {}
         Err(e) => return Err(e),
@@ -70,7 +70,10 @@ async fn local_or_pull(inner: &Arc<Inner>, spec: &ObjectRefSpec) -> Result<Objec
     }
     let mut failures = Vec::new();
     for address in &spec.locations {
-        let mut writer = inner.arena.writer(spec.id, spec.size, CopyKind::Pulled)?;
+        let mut writer = inner
+            .arena
+            .writer_async(spec.id, spec.size, CopyKind::Pulled)
+            .await?;
         let pulled = inner.puller.pull(address, spec.id, &mut writer).await;
         let committed = pulled.and_then(|()| writer.commit(Some(spec.crc32)));
         match committed {

@@ -1,11 +1,13 @@
 //! Runs tasks (`Worker.ExecuteTask`): deduplicated per task id (concurrent calls share one
-//! run; a stored output is returned again; failures are not kept, so retries re-run), arguments resolved from the
+//! run; a stored output is returned again; failures are not kept, so retries re-run), admitted
+//! within the worker's CPUs and 0-CPU slots ([`limits`]), arguments resolved from the
 //! arena or pulled from peers ([`args`]), pinned while the function runs, output stored as a
 //! pinned primary object. Application errors (the function's own, or "arena full" for its
 //! output) are outcomes; everything else is a system error the head retries elsewhere.
 
 pub mod args;
 pub mod breaker;
+pub mod limits;
 pub mod pull;
 
 use std::collections::HashMap;
@@ -19,6 +21,7 @@ use tracing::Instrument;
 use xnai_proto::ids::{ObjectId, TaskId};
 
 pub use args::{ObjectRefSpec, TaskArgSpec};
+pub use limits::{DEFAULT_MAX_ZERO_CPU_TASKS, TaskLimits};
 pub use pull::{GrpcPuller, ObjectPuller};
 
 use crate::arena::{Arena, CopyKind, StoredMeta};
@@ -40,6 +43,8 @@ pub struct TaskSpec {
     pub function: String,
     /// Arguments in order.
     pub args: Vec<TaskArgSpec>,
+    /// CPUs the task asked for; `None` (a head that does not say) counts as a 0-CPU task.
+    pub cpus: Option<f64>,
 }
 
 /// How a task ended, as far as the head is concerned.
@@ -67,7 +72,9 @@ pub(crate) struct Inner {
     pub(crate) puller: Arc<dyn ObjectPuller>,
     pub(crate) reporter: Arc<dyn ObjectReporter>,
     tasks: Mutex<HashMap<TaskId, Slot>>,
+    limits: TaskLimits,
     running: AtomicU32,
+    queued: AtomicU32,
 }
 
 impl Inner {
@@ -83,12 +90,26 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// An executor storing into `arena`, pulling with `puller`, reporting pulls to `reporter`.
+    /// An executor storing into `arena`, pulling with `puller`, reporting pulls to `reporter`,
+    /// bounded by this host's cores and [`DEFAULT_MAX_ZERO_CPU_TASKS`].
     pub fn new(
         arena: Arena,
         functions: FunctionRegistry,
         puller: Arc<dyn ObjectPuller>,
         reporter: Arc<dyn ObjectReporter>,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let limits = TaskLimits::new(cores as f64, DEFAULT_MAX_ZERO_CPU_TASKS);
+        Self::with_limits(arena, functions, puller, reporter, limits)
+    }
+
+    /// Like [`Executor::new`], running at most what `limits` allows at once.
+    pub fn with_limits(
+        arena: Arena,
+        functions: FunctionRegistry,
+        puller: Arc<dyn ObjectPuller>,
+        reporter: Arc<dyn ObjectReporter>,
+        limits: TaskLimits,
     ) -> Self {
         let inner = Inner {
             arena,
@@ -96,7 +117,9 @@ impl Executor {
             puller,
             reporter,
             tasks: Mutex::new(HashMap::new()),
+            limits,
             running: AtomicU32::new(0),
+            queued: AtomicU32::new(0),
         };
         Self {
             inner: Arc::new(inner),
@@ -111,6 +134,11 @@ impl Executor {
     /// Tasks running right now.
     pub fn running(&self) -> u32 {
         self.inner.running.load(Ordering::Relaxed)
+    }
+
+    /// Tasks waiting for their share of CPUs or a 0-CPU slot.
+    pub fn queued(&self) -> u32 {
+        self.inner.queued.load(Ordering::Relaxed)
     }
 
     /// Run a task, or attach to the run already in progress, or return the stored result.
@@ -140,9 +168,13 @@ impl Executor {
         let object_id = spec.object_id;
         let handle = tokio::spawn(
             async move {
+                inner.queued.fetch_add(1, Ordering::Relaxed);
+                let admission = inner.limits.admit(spec.cpus).await;
+                inner.queued.fetch_sub(1, Ordering::Relaxed);
                 inner.running.fetch_add(1, Ordering::Relaxed);
                 let result = run_task(&inner, spec).await;
                 inner.running.fetch_sub(1, Ordering::Relaxed);
+                drop(admission);
                 let mut tasks = inner.tasks();
                 match &result {
                     Ok(outcome @ TaskOutcome::Stored(_)) => {
@@ -211,7 +243,12 @@ async fn run_task(inner: &Arc<Inner>, spec: TaskSpec) -> Result<TaskOutcome> {
         Ok(b) => b,
         Err(text) => return Ok(TaskOutcome::Failed(text)),
     };
-    let stored = if output.len() < INLINE_STORE_BYTES {
+    // Inline only when it fits now: making room may spill, which copies files.
+    let fits_now = {
+        let u = inner.arena.usage();
+        u.capacity.saturating_sub(u.used + u.reserved) >= output.len() as u64
+    };
+    let stored = if output.len() < INLINE_STORE_BYTES && fits_now {
         inner
             .arena
             .store(spec.object_id, &output, CopyKind::Primary)
@@ -227,7 +264,9 @@ async fn run_task(inner: &Arc<Inner>, spec: TaskSpec) -> Result<TaskOutcome> {
             tracing::debug!(object_id = %spec.object_id, size = meta.size, "task output stored");
             Ok(TaskOutcome::Stored(meta))
         }
-        Err(e @ WorkerError::ArenaFull { .. }) => Ok(TaskOutcome::Failed(e.to_string())),
+        Err(e @ (WorkerError::ArenaFull { .. } | WorkerError::ArenaAndSpillFull { .. })) => {
+            Ok(TaskOutcome::Failed(e.to_string()))
+        }
         Err(e) => Err(e),
     }
 }

@@ -65,21 +65,36 @@ struct Fixture {
 }
 
 fn fixture(capacity: u64, peers: FakePeers) -> Fixture {
+    fixture_with(capacity, peers, None, TaskLimits::new(2.0, 16))
+}
+
+/// With a spill directory of `spill` bytes (if any) and these task limits.
+fn fixture_with(
+    capacity: u64,
+    peers: FakePeers,
+    spill: Option<u64>,
+    limits: TaskLimits,
+) -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let (arena, _ev) = Arena::open(ArenaConfig {
         dir: Some(root.path().join("a")),
         capacity,
+        spill: spill.map(|capacity| crate::arena::SpillConfig {
+            dir: root.path().join("spill"),
+            capacity,
+        }),
     })
     .unwrap();
     let peers = Arc::new(peers);
     let head = Arc::new(FakeHead::default());
     let puller: Arc<dyn ObjectPuller> = Arc::clone(&peers) as Arc<dyn ObjectPuller>;
     let reporter: Arc<dyn ObjectReporter> = Arc::new(Arc::clone(&head));
-    let exec = Executor::new(
+    let exec = Executor::with_limits(
         arena.clone(),
         FunctionRegistry::with_builtins(capacity),
         puller,
         reporter,
+        limits,
     );
     Fixture {
         _root: root,
@@ -97,6 +112,7 @@ fn spec(function: &str, args: Vec<TaskArgSpec>) -> TaskSpec {
         object_id: task_id.return_object(),
         function: function.into(),
         args,
+        cpus: None,
     }
 }
 
@@ -231,4 +247,75 @@ async fn unavailable_argument_is_its_own_outcome() {
         "{again:?}"
     );
     assert_eq!(f.peers.pulls.load(Ordering::SeqCst), 2);
+}
+
+async fn sleeps(exec: &Executor, n: usize, cpus: Option<f64>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let (exec, mut s) = (exec.clone(), spec("sleep", vec![inline("400")]));
+            s.cpus = cpus;
+            tokio::spawn(async move {
+                let out = exec.execute(s).await.unwrap();
+                assert!(matches!(out, TaskOutcome::Stored(_)), "{out:?}");
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_wait_for_their_share_of_cpus_and_of_zero_cpu_slots() {
+    let f = fixture_with(1 << 20, FakePeers::default(), None, TaskLimits::new(1.0, 2));
+    let start = tokio::time::Instant::now();
+    tracing::info!("--- phase: two 1-CPU tasks on 1 CPU, three 0-CPU tasks on 2 slots");
+    let mut runs = sleeps(&f.exec, 2, Some(1.0)).await;
+    runs.extend(sleeps(&f.exec, 3, None).await);
+    let deadline = start + Duration::from_millis(350);
+    while !(f.exec.running() == 3 && f.exec.queued() == 2) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never 3 running, 2 queued"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tracing::info!("--- phase: the queued ones run after the first finish");
+    for r in runs {
+        r.await.unwrap();
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(800),
+        "ran in two rounds: {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!((f.exec.running(), f.exec.queued()), (0, 0));
+}
+
+#[tokio::test]
+async fn outputs_get_their_space_by_spilling_live_objects() {
+    let f = fixture_with(
+        1000,
+        FakePeers::default(),
+        Some(4000),
+        TaskLimits::new(2.0, 4),
+    );
+    tracing::info!("--- phase: 4x the arena of live outputs, all stored");
+    let mut outputs = Vec::new();
+    for seed in 0..16 {
+        let s = spec("fill", vec![inline("250"), inline(&seed.to_string())]);
+        let id = s.object_id;
+        assert!(matches!(
+            f.exec.execute(s).await.unwrap(),
+            TaskOutcome::Stored(_)
+        ));
+        outputs.push((id, seed));
+    }
+    assert!(f.arena.spill_usage().spills >= 12);
+    tracing::info!("--- phase: every output reads back byte for byte");
+    for (id, seed) in outputs {
+        let h = f.arena.get_async(&id).await.unwrap();
+        assert_eq!(
+            h.bytes().as_ref(),
+            &crate::functions::fill_bytes(250, seed)[..]
+        );
+    }
 }

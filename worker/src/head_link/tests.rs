@@ -71,9 +71,21 @@ async fn registers_heartbeats_reregisters_and_reports() {
         arena_used: 5,
         arena_capacity: 10,
         pressure: "ok",
+        spill: crate::arena::SpillUsage {
+            spills: 3,
+            ..Default::default()
+        },
     });
     let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status));
     wait_until(|| head.seen.lock().unwrap().heartbeats.len() >= 2).await;
+    assert_eq!(
+        head.seen.lock().unwrap().heartbeats[0]
+            .spill
+            .as_ref()
+            .map(|s| s.spills),
+        Some(3),
+        "spill totals ride on heartbeats"
+    );
     assert_eq!(
         head.seen.lock().unwrap().heartbeats[0].worker_id,
         first.hex()

@@ -50,7 +50,15 @@ impl pb::local_arena_server::LocalArena for LocalArenaService {
         request: Request<pb::OpenObjectRequest>,
     ) -> Result<Response<pb::OpenObjectReply>, Status> {
         let id = convert::object_id(&request.get_ref().object_id)?;
-        let file = self.arena.file_of(&id)?;
+        // A spilled object is restored first (a file copy): on the blocking pool.
+        let file = if self.arena.is_spilled(&id) {
+            let arena = self.arena.clone();
+            tokio::task::spawn_blocking(move || arena.file_of(&id))
+                .await
+                .map_err(|e| Status::internal(format!("opening object {id}: {e}")))??
+        } else {
+            self.arena.file_of(&id)?
+        };
         tracing::debug!(object_id = %id, size = file.meta.size, "object opened locally");
         Ok(Response::new(pb::OpenObjectReply {
             path: path_string(&file.path)?,

@@ -1,6 +1,7 @@
 //! Object streaming handlers: PutObject (header, then chunks written straight into a reserved
-//! arena file; acknowledged only after the head recorded it) and FetchObject (1 MiB chunks cut
-//! from the object's mmap, the first carrying total size and CRC-32).
+//! arena file; acknowledged only after the head recorded it; a stream idle for the put idle
+//! timeout is failed and its reservation released) and FetchObject (1 MiB chunks cut from the
+//! object's mmap, the first carrying total size and CRC-32).
 
 use futures::StreamExt;
 use tonic::Streaming;
@@ -10,7 +11,7 @@ use xnai_proto::limits::CHUNK_BYTES;
 use xnai_proto::pb;
 
 use super::ChunkStream;
-use crate::arena::{Arena, CopyKind, StoredMeta};
+use crate::arena::{Arena, CopyKind, ObjectHandle, StoredMeta};
 use crate::convert;
 use crate::error::{Result, WorkerError};
 use crate::head_link::{ObjectReporter, ReportedCopy};
@@ -21,7 +22,14 @@ pub(super) async fn put(
     reporter: &dyn ObjectReporter,
     mut stream: Streaming<pb::PutObjectChunk>,
 ) -> Result<pb::PutObjectReply> {
-    let header = match stream.message().await {
+    let idle = arena.put_idle_timeout();
+    let idle_error = || WorkerError::PutIdle {
+        secs: idle.as_secs_f64(),
+    };
+    let first = tokio::time::timeout(idle, stream.message())
+        .await
+        .map_err(|_| idle_error())?;
+    let header = match first {
         Ok(Some(pb::PutObjectChunk {
             kind: Some(pb::put_object_chunk::Kind::Header(h)),
         })) => h,
@@ -41,7 +49,7 @@ pub(super) async fn put(
         "" => ObjectId::random(),
         chosen => put_id(chosen)?,
     };
-    if let Ok(held) = arena.get(&id) {
+    if let Ok(held) = arena.get_async(&id).await {
         let meta = held.meta();
         if meta.size != header.size || header.crc32.is_some_and(|c| c != meta.crc32) {
             return Err(WorkerError::BadRequest(format!(
@@ -56,8 +64,13 @@ pub(super) async fn put(
     }
     let span = tracing::info_span!("put_object", object_id = %id, size = header.size);
     async move {
-        let mut writer = arena.writer(id, header.size, CopyKind::Primary)?;
-        while let Some(msg) = stream.next().await {
+        let mut writer = arena
+            .writer_async(id, header.size, CopyKind::Primary)
+            .await?;
+        while let Some(msg) = tokio::time::timeout(idle, stream.next())
+            .await
+            .map_err(|_| idle_error())?
+        {
             let msg =
                 msg.map_err(|s| WorkerError::BadRequest(format!("PutObject: {}", s.message())))?;
             match msg.kind {
@@ -107,10 +120,28 @@ fn put_id(chosen: &str) -> Result<ObjectId> {
     Ok(id)
 }
 
-/// Stream an object out of the arena; it stays pinned until the stream ends or is dropped.
+/// Stream an object out of the arena; it stays pinned until the stream ends or is dropped. A
+/// spilled object is restored on the blocking pool first (an error then comes as the stream's
+/// first item rather than as the call's status).
 pub(super) fn fetch(arena: &Arena, id: ObjectId) -> Result<ChunkStream> {
     let _span = tracing::debug_span!("fetch_object", object_id = %id).entered();
-    let handle = arena.get(&id)?;
+    if arena.is_spilled(&id) {
+        let arena = arena.clone();
+        let restored = async move { arena.get_async(&id).await.map(chunks) };
+        let stream = futures::stream::once(restored).map(|r| match r {
+            Ok(s) => s,
+            Err(e) => {
+                let status = tonic::Status::from(e);
+                Box::pin(futures::stream::iter([Err(status)])) as ChunkStream
+            }
+        });
+        return Ok(Box::pin(stream.flatten()));
+    }
+    Ok(chunks(arena.get(&id)?))
+}
+
+/// 1 MiB chunks cut from a pinned object's bytes; the first carries total size and CRC-32.
+fn chunks(handle: ObjectHandle) -> ChunkStream {
     tracing::debug!(size = handle.meta().size, "streaming object");
     let meta = handle.meta();
     let bytes = handle.bytes().clone();
@@ -128,5 +159,5 @@ pub(super) fn fetch(arena: &Arena, id: ObjectId) -> Result<ChunkStream> {
             crc32: if first { meta.crc32 } else { 0 },
         })
     });
-    Ok(Box::pin(stream))
+    Box::pin(stream)
 }

@@ -43,6 +43,7 @@ async fn start_with_addr() -> (WorkerClient<Channel>, Arena, tempfile::TempDir, 
     let (arena, _ev) = Arena::open(ArenaConfig {
         dir: Some(root.path().join("a")),
         capacity,
+        spill: None,
     })
     .unwrap();
     let reporter: Arc<dyn ObjectReporter> = Arc::new(OkHead);
@@ -216,6 +217,7 @@ async fn actors_and_tasks_over_grpc() {
         object_id: task.return_object().hex(),
         function: "echo".into(),
         args: vec![arg],
+        cpus: None,
     };
     let r = c.execute_task(req).await.unwrap().into_inner();
     let stored = pb::StoredObject {
@@ -263,6 +265,7 @@ async fn a_task_pulls_its_argument_from_a_peer() {
         args: vec![pb::TaskArg {
             kind: Some(pb::task_arg::Kind::Object(object)),
         }],
+        cpus: Some(1.0),
     };
     let r = b.execute_task(req).await.unwrap().into_inner();
     assert!(
@@ -287,4 +290,40 @@ async fn a_task_pulls_its_argument_from_a_peer() {
         Some(put.crc32),
         "pulled copy kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_put_is_failed_and_its_reservation_released() {
+    let (mut c, arena, _root) = start().await;
+    arena.set_put_idle_timeout(Duration::from_millis(300));
+    tracing::info!("--- phase: a put sends its header and one chunk, then nothing");
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut msgs = put_stream(1000, vec![vec![7; 10]]);
+    while let Some(m) = futures::StreamExt::next(&mut msgs).await {
+        tx.send(m).await.unwrap();
+    }
+    let call = tokio::spawn(async move {
+        c.put_object(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while arena.usage().reserved != 1000 {
+        assert!(tokio::time::Instant::now() < deadline, "never reserved");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tracing::info!("--- phase: after the idle timeout it fails and the reservation is gone");
+    let e = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the put ends by itself")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("idle timeout"), "{}", e.message());
+    assert_eq!(arena.usage().reserved, 0);
+    assert_eq!(
+        std::fs::read_dir(arena.dir()).unwrap().count(),
+        0,
+        "no temp file left"
+    );
+    drop(tx);
 }

@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             workers,
             data_dir,
             arena_bytes,
+            spill_bytes,
             detach,
         } => {
             up(
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     workers,
                     data_dir,
                     arena_bytes,
+                    spill_bytes,
                 },
                 detach,
                 json,
@@ -226,6 +228,7 @@ fn status(s: &ClusterStatus, json: bool) -> Result<()> {
                     format_size(w.arena_used),
                     format_size(w.arena_capacity)
                 ),
+                spilled(&w.spill),
                 w.pressure.clone(),
                 w.breaker.clone(),
                 w.running_tasks.to_string(),
@@ -241,6 +244,7 @@ fn status(s: &ClusterStatus, json: bool) -> Result<()> {
         "CPUS FREE",
         "MEMORY FREE",
         "ARENA USED",
+        "SPILLED (OUT/BACK)",
         "PRESSURE",
         "BREAKER",
         "RUNNING",
@@ -263,6 +267,20 @@ fn status(s: &ClusterStatus, json: bool) -> Result<()> {
         format_size(z.inline_arg_budget)
     );
     Ok(())
+}
+
+/// A worker's spill column: bytes on disk of the bound, then objects spilled / restored so far.
+fn spilled(s: &crate::sdk::SpillStatus) -> String {
+    if s.capacity == 0 {
+        return "off".into();
+    }
+    format!(
+        "{}/{} ({}/{})",
+        format_size(s.used),
+        format_size(s.capacity),
+        s.spills,
+        s.restores
+    )
 }
 
 async fn object(client: Client, command: ObjectCommand, json: bool) -> Result<()> {

@@ -55,6 +55,10 @@ pub enum Command {
         /// Arena capacity per worker (e.g. 1GiB, 512M).
         #[arg(long, default_value = "1GiB", value_parser = parse_size)]
         arena_bytes: u64,
+        /// Spill directory bound per worker, under DIR/spill (default: 4 x --arena-bytes; 0 turns
+        /// spilling off).
+        #[arg(long, env = "XNAI_SPILL_BYTES", value_parser = parse_size)]
+        spill_bytes: Option<u64>,
         /// Return once the cluster is ready instead of staying in the foreground.
         #[arg(long)]
         detach: bool,

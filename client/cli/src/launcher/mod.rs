@@ -30,6 +30,9 @@ pub struct UpConfig {
     pub data_dir: PathBuf,
     /// Arena capacity per worker.
     pub arena_bytes: u64,
+    /// Spill directory bound per worker, in `DIR/spill/worker-N` (`None`: 4 x the arena; 0:
+    /// no spilling).
+    pub spill_bytes: Option<u64>,
 }
 
 /// A started cluster, as `xnai up` reports it.
@@ -185,7 +188,9 @@ impl Cluster {
                 "/dev/shm/xnai-arena-{:016x}",
                 rand::random::<u64>()
             ));
-            let args: Vec<String> = vec![
+            let spill_bytes = cfg.spill_bytes.unwrap_or(cfg.arena_bytes.saturating_mul(4));
+            let spill_dir = self.dir.root.join("spill").join(&name);
+            let mut args: Vec<String> = vec![
                 "--head".into(),
                 heads.clone(),
                 "--listen".into(),
@@ -197,6 +202,10 @@ impl Cluster {
                 "--addr-file".into(),
                 addr_file.display().to_string(),
             ];
+            if spill_bytes > 0 {
+                args.extend(["--spill-dir".into(), spill_dir.display().to_string()]);
+                args.extend(["--spill-bytes".into(), spill_bytes.to_string()]);
+            }
             let log = self.dir.log_file(&name);
             let child = Child::spawn(&name, worker_bin, &args, token, &log)?;
             let pid = child.pid;
