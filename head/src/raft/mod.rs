@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::log::AppliedBatch;
 
 pub use raftlog::{RaftLog, RaftStart};
+#[cfg(test)]
 pub(crate) use start::StartOptions;
 
 /// Default number of applied entries between snapshots.
