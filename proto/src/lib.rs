@@ -1,11 +1,13 @@
 //! xnai's wire contract: the generated gRPC types and stubs, plus the few helpers every node
-//! shares at the wire boundary (ids, the cluster token, message limits). No domain logic here.
+//! shares at the wire boundary (ids, the cluster token, message limits, the server builder and
+//! health service, task supervision). No domain logic here.
 
 pub mod alloc;
 pub mod auth;
 pub mod ids;
 pub mod limits;
 pub mod serve;
+pub mod supervise;
 pub mod units;
 
 /// Generated protobuf messages and gRPC clients/servers for package `xnai.v1`.

@@ -14,6 +14,7 @@ use raft::{RawNode, ReadOnlyOption};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use xnai_proto::auth::TokenInject;
+use xnai_proto::supervise::Supervisor;
 
 use super::apply::{Applier, decode_snapshot, encode_snapshot};
 use super::node::{Msg, Node};
@@ -79,12 +80,15 @@ fn bootstrap(cfg: &RaftConfig, storage: &SledStorage, peers: &Peers) -> Result<(
 
 impl RaftLog {
     /// Open (or create) the raft storage under `data_dir` and start the node task (needs a
-    /// tokio runtime). `address` is where this head serves; `token` authenticates peer calls.
+    /// tokio runtime) under `supervisor`: if it panics or stops on a storage error, the
+    /// supervisor records why and the head exits. `address` is where this head serves;
+    /// `token` authenticates peer calls.
     pub async fn open(
         cfg: &RaftConfig,
         data_dir: &Path,
         address: String,
         token: TokenInject,
+        supervisor: &Supervisor,
     ) -> Result<RaftStart, LogError> {
         let db = sled::Config::new().path(data_dir).open()?;
         let storage = SledStorage::open(db)?;
@@ -173,7 +177,7 @@ impl RaftLog {
             pid: std::process::id(),
         };
         let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(node.run(rx, stop_rx, cfg.tick));
+        let handle = supervisor.spawn("raft node", node.run(rx, stop_rx, cfg.tick));
         let peer = PeerApi::new(cfg.id, cfg.cluster_id.clone(), tx.clone(), status.clone());
         let log = RaftLog {
             id: cfg.id,
@@ -265,6 +269,10 @@ impl CommandLog for RaftLog {
     }
 
     fn leadership(&self) -> Leadership {
+        if self.status.has_changed().is_err() {
+            // The node task is gone (stopped or died): its last status is frozen, never lead.
+            return Leadership::Follower(None);
+        }
         let s = self.status.borrow();
         if s.role == "leader" && s.leader_ready {
             Leadership::Leader
