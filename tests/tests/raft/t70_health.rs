@@ -36,21 +36,22 @@ fn isolate(c: &Cluster, rt: &tokio::runtime::Runtime, kept: &HeadProc) -> Result
         c.signal_head(h, Signal::SIGSTOP)?;
     }
     let cut = Instant::now();
-    let turned = wait_until(TURNS_WITHIN, "the isolated head NOT_SERVING", || {
-        Ok(!rt.block_on(serving(&kept.address, HEAD_SERVICE))?)
-    });
-    let took = cut.elapsed();
-    // Resume before judging, so a failure leaves no paused head behind.
+    let judged = (|| -> Result<()> {
+        wait_until(TURNS_WITHIN, "the isolated head NOT_SERVING", || {
+            Ok(!rt.block_on(serving(&kept.address, HEAD_SERVICE))?)
+        })?;
+        tracing::info!(head = kept.id, took = ?cut.elapsed(), "isolated head turned NOT_SERVING");
+        ensure!(!rt.block_on(serving(&kept.address, ""))?);
+        ensure!(!rt.block_on(serving(&kept.address, REGISTRY_SERVICE))?);
+        // Its Raft node still runs: the peer service stays up for the election that heals it.
+        ensure!(rt.block_on(serving(&kept.address, PEER_SERVICE))?);
+        Ok(())
+    })();
+    // Resume whatever the verdict, so a failure leaves no paused head behind.
     for h in &others {
         c.signal_head(h, Signal::SIGCONT)?;
     }
-    turned?;
-    tracing::info!(head = kept.id, ?took, "isolated head turned NOT_SERVING");
-    ensure!(!rt.block_on(serving(&kept.address, ""))?);
-    ensure!(!rt.block_on(serving(&kept.address, REGISTRY_SERVICE))?);
-    // Its Raft node still runs: the peer service stays up for the election that heals it.
-    ensure!(rt.block_on(serving(&kept.address, PEER_SERVICE))?);
-    Ok(())
+    judged
 }
 
 #[test]
