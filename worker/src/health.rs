@@ -63,6 +63,23 @@ fn probe_arena(dir: &Path) -> Result<(), String> {
     written
 }
 
+/// Check the head link and the arena once and set `health` accordingly.
+pub async fn check_once(link: &HeadLink, arena_dir: &Path, health: &NodeHealth) {
+    let dir = arena_dir.to_path_buf();
+    let arena = tokio::task::spawn_blocking(move || probe_arena(&dir))
+        .await
+        .unwrap_or_else(|e| Err(format!("probe task failed: {e}")));
+    let seen = Observation {
+        registered: link.worker_id().is_some(),
+        contact_age: link.contact_age(),
+        arena,
+    };
+    match assess(&seen) {
+        Ok(why) => health.set(&ALL, true, &why).await,
+        Err(why) => health.set(&ALL, false, &why).await,
+    }
+}
+
 /// Check the head link and the arena every [`CHECK_EVERY`] and set `health` accordingly.
 /// Runs until cancelled.
 pub async fn follow(link: Arc<HeadLink>, arena_dir: PathBuf, health: NodeHealth) {
@@ -70,19 +87,7 @@ pub async fn follow(link: Arc<HeadLink>, arena_dir: PathBuf, health: NodeHealth)
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let dir = arena_dir.clone();
-        let arena = tokio::task::spawn_blocking(move || probe_arena(&dir))
-            .await
-            .unwrap_or_else(|e| Err(format!("probe task failed: {e}")));
-        let seen = Observation {
-            registered: link.worker_id().is_some(),
-            contact_age: link.contact_age(),
-            arena,
-        };
-        match assess(&seen) {
-            Ok(why) => health.set(&ALL, true, &why).await,
-            Err(why) => health.set(&ALL, false, &why).await,
-        }
+        check_once(&link, &arena_dir, &health).await;
     }
 }
 

@@ -211,6 +211,8 @@ async fn serve(
         f = supervisor.failed() => Some(Some(f)),
     };
     if died.is_none() {
+        // Say SERVING before the address file tells the launcher this worker is ready.
+        health::check_once(&link, arena.dir(), &health).await;
         if let Some(path) = &config.addr_file {
             write_atomic(path, &format!("{advertise}\n"))?;
         }
