@@ -120,6 +120,10 @@ pub enum HeadError {
     /// The reflection service could not be built.
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(String),
+    /// An essential task (the Raft node, the runtime supervisor, the server) died: the head
+    /// stops so that it is restarted.
+    #[error("{0}")]
+    TaskDied(#[from] xnai_proto::supervise::TaskFailure),
 }
 
 impl From<HeadError> for tonic::Status {
@@ -157,6 +161,7 @@ impl From<HeadError> for tonic::Status {
             HeadError::NoLiveWorker => Code::FailedPrecondition,
             HeadError::ShuttingDown
             | HeadError::Log(LogError::Closed)
+            | HeadError::Log(LogError::Failed(_))
             | HeadError::Log(LogError::NotLeader { .. }) => Code::Unavailable,
             HeadError::Log(LogError::Membership(_)) => Code::FailedPrecondition,
             HeadError::Log(_)
@@ -164,6 +169,7 @@ impl From<HeadError> for tonic::Status {
             | HeadError::AddrFile { .. }
             | HeadError::Serve(_)
             | HeadError::Reflection(_) => Code::Internal,
+            HeadError::TaskDied(_) => Code::Unavailable,
         };
         tonic::Status::new(code, e.to_string())
     }

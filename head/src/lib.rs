@@ -5,6 +5,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fault;
+pub mod health;
 pub mod log;
 pub mod raft;
 pub mod runtime;
@@ -20,12 +22,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use xnai_proto::auth::{TokenCheck, TokenInject};
 use xnai_proto::limits::MAX_MESSAGE_BYTES;
 use xnai_proto::pb::head_server::HeadServer;
 use xnai_proto::pb::worker_registry_server::WorkerRegistryServer;
+use xnai_proto::serve::{NodeHealth, ServerRole};
+use xnai_proto::supervise::Supervisor;
 
 pub use error::{HeadError, Result};
 use log::CommandLog;
@@ -73,8 +75,17 @@ fn write_addr_file(path: &Path, addr: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// How long in-flight calls get to finish once the head stops (signal or a dead task) before
+/// their connections are dropped: long waits (`LocateObject`) end early on `stopping`, so this
+/// only bounds a stuck call.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Run a head until `shutdown` resolves: recover the state from `data_dir`, start the runtime
-/// (scheduling and dispatch), and serve Head, WorkerRegistry, health and reflection on one port.
+/// (scheduling and dispatch), and serve Head, WorkerRegistry, Peer, health and reflection on
+/// one port. If an essential task dies (the Raft node on a panic or a storage error, the
+/// runtime supervisor, the server), the head marks itself NOT_SERVING, stops serving and
+/// returns [`HeadError::TaskDied`] with the cause, so the binary exits non-zero and is
+/// restarted.
 pub async fn run(
     config: HeadConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -98,29 +109,33 @@ pub async fn run(
         .map_err(|e| HeadError::Log(log::LogError::Storage(e.into())))?;
     let inject = TokenInject::new(&config.token)
         .map_err(|s| HeadError::InvalidArgument(s.message().to_string()))?;
+    let supervisor = Supervisor::new();
     let started = RaftLog::open(
         &config.raft,
         &config.data_dir,
         local.to_string(),
         inject.clone(),
+        &supervisor,
     )
     .await?;
     let raft_log = Arc::new(started.log);
     let log: Arc<dyn CommandLog> = raft_log.clone();
     let beats = Arc::new(Heartbeats::new(Timings::new(config.worker_lease)));
     let pool = Arc::new(GrpcWorkerPool::new(inject));
-    let runtime = tokio::spawn(supervise_runtime(
-        raft_log.clone(),
-        log.clone(),
-        pool,
-        beats.clone(),
-    ));
+    let runtime = supervisor.spawn(
+        "runtime supervisor",
+        supervise_runtime(
+            raft_log.clone(),
+            log.clone(),
+            pool,
+            beats.clone(),
+            supervisor.clone(),
+        ),
+    );
+    let (health, health_svc) = NodeHealth::new(&health::ALL[1..]).await;
+    let following = tokio::spawn(health::follow(raft_log.status(), health.clone()));
 
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        shutdown.await;
-        stop_tx.send_replace(true);
-    };
     let ctx = Arc::new(HeadContext {
         log: log.clone(),
         beats,
@@ -145,14 +160,14 @@ pub async fn run(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let reflection =
         xnai_proto::serve::reflection().map_err(|e| HeadError::Reflection(e.to_string()))?;
-    let (_health_reporter, health) = xnai_proto::serve::health();
 
     if let Some(path) = &config.addr_file {
         write_addr_file(path, &local.to_string())?;
     }
     tracing::info!(id = config.id, addr = %local, cluster_id = %config.raft.cluster_id, data_dir = %config.data_dir.display(), "head serving");
-    let served = Server::builder()
-        .add_service(health)
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = xnai_proto::serve::server(ServerRole::Head)
+        .add_service(health_svc)
         .add_service(InterceptedService::new(
             InterceptedService::new(head, gate.clone()),
             check.clone(),
@@ -163,34 +178,70 @@ pub async fn run(
         ))
         .add_service(InterceptedService::new(peer, check.clone()))
         .add_service(InterceptedService::new(reflection, check))
-        // With an incoming stream tonic ignores its own tcp_nodelay: set it here, or Nagle's
-        // algorithm holds small replies back for a delayed ACK (~40 ms per call).
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(xnai_proto::serve::incoming(listener), async {
+            let _ = end_rx.await;
+        });
+    let mut server = tokio::spawn(server);
+
+    let died = tokio::select! {
+        _ = shutdown => None,
+        f = supervisor.failed() => Some(f),
+        r = &mut server => Some(xnai_proto::supervise::TaskFailure {
+            task: "gRPC server",
+            cause: match r {
+                Ok(Ok(())) => "stopped".into(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            },
+        }),
+    };
+    supervisor.stop();
+    health
+        .set(&health::ALL, false, "the head is stopping")
         .await;
-    // Closing the log ends the node task; its status channel closes and the supervisor stops
-    // the runtime.
+    stop_tx.send_replace(true);
+    let _ = end_tx.send(());
+    if !server.is_finished()
+        && tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+            .await
+            .is_err()
+    {
+        tracing::warn!("calls still running after {SHUTDOWN_GRACE:?}: dropping their connections");
+        server.abort();
+    }
+    // Closing the log ends the node task (if it still runs); its status channel closes and
+    // the runtime supervisor stops the runtime.
     log.close().await;
     let _ = runtime.await;
-    tracing::info!("head stopped");
-    served.map_err(HeadError::from)
+    following.abort();
+    match died {
+        None => {
+            tracing::info!("head stopped");
+            Ok(())
+        }
+        Some(f) => {
+            tracing::error!(cause = %f, "head stopped: an essential task died");
+            Err(HeadError::TaskDied(f))
+        }
+    }
 }
 
 /// Run the runtime (scheduling and dispatch) only while this head leads and has applied an
 /// entry of its own term (so its state is complete). A new leader first gives every live worker
 /// a grace period (a fresh heartbeat record, so none is declared dead before it could reach the
 /// new leader), then starts the runtime, which re-dispatches running tasks and starting actors.
+/// Ends `Ok` when the Raft node's status channel closes (after the node's own failure report,
+/// if it died); `Err` if the runtime task dies.
 async fn supervise_runtime(
     raft: Arc<RaftLog>,
     log: Arc<dyn CommandLog>,
     pool: Arc<GrpcWorkerPool>,
     beats: Arc<Heartbeats>,
-) {
+    supervisor: Supervisor,
+) -> std::result::Result<(), String> {
     let mut status = raft.status();
     let mut running: Option<tokio::task::JoinHandle<()>> = None;
-    loop {
+    let result = loop {
         let leading = status.borrow_and_update().leader_ready;
         if leading && running.is_none() {
             let alive: Vec<_> = log.state().read(|s| {
@@ -203,6 +254,10 @@ async fn supervise_runtime(
             for w in alive {
                 beats.record(w, 0, 0, Pressure::Ok);
             }
+            // Unbounded on purpose: the Raft node sends one batch per applied entry and must
+            // never block on the runtime (it would stop heartbeats and elections). Its input is
+            // bounded upstream: proposals wait in the node's bounded queue, and SubmitTask stops
+            // at --max-pending-tasks.
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             raft.set_effects(Some(tx));
             let rt = Runtime::new(log.clone(), pool.clone(), beats.clone());
@@ -214,13 +269,33 @@ async fn supervise_runtime(
             let _ = h.await;
             tracing::info!("not leading: runtime stopped");
         }
-        if status.changed().await.is_err() {
-            break;
+        let ended = async {
+            match running.as_mut() {
+                Some(h) => h.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = status.changed() => if changed.is_err() {
+                if !supervisor.is_stopping() {
+                    // The node task died: let its own report (the real cause) come first.
+                    supervisor.failed().await;
+                }
+                break Ok(());
+            },
+            r = ended => {
+                running = None;
+                break Err(match r {
+                    Ok(()) => "the runtime ended while leading".to_string(),
+                    Err(e) => format!("the runtime died: {e}"),
+                });
+            }
         }
-    }
+    };
     raft.set_effects(None);
     if let Some(h) = running.take() {
         h.abort();
         let _ = h.await;
     }
+    result
 }

@@ -1,9 +1,11 @@
 //! The `xnai-head` binary: parses flags, sets up logging, and runs the head until SIGTERM or
-//! SIGINT. All the work is in the library (`xnai_head::run`).
+//! SIGINT; exits 1 with the cause if an essential task dies. All the work is in the library
+//! (`xnai_head::run`). `xnai-head health --addr HOST:PORT [--service NAME]` probes a head's
+//! standard health service (exit 0 only if SERVING): the compose healthcheck.
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use xnai_head::HeadConfig;
 use xnai_head::raft::{
     DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_SNAPSHOT_EVERY, RaftConfig, parse_peers,
@@ -12,20 +14,27 @@ use xnai_proto::timings::DEFAULT_WORKER_LEASE;
 
 /// xnai head: the control plane of an xnai cluster.
 #[derive(Debug, Parser)]
-#[command(name = "xnai-head", version, about)]
+#[command(
+    name = "xnai-head",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// This head's id (a small integer).
     #[arg(long, default_value_t = 1)]
     id: u64,
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// Directory for the durable state (sled).
+    /// Directory for the durable state (sled). Required.
     #[arg(long)]
-    data_dir: PathBuf,
-    /// Cluster token required on every call.
+    data_dir: Option<PathBuf>,
+    /// Cluster token required on every call. Required.
     #[arg(long, env = "XNAI_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     /// Write the bound host:port here once serving.
     #[arg(long)]
     addr_file: Option<PathBuf>,
@@ -60,6 +69,23 @@ struct Args {
     heartbeat_tick: usize,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exit 0 if the head's standard health service says SERVING for SERVICE, 1 otherwise.
+    Health {
+        /// HOST:PORT of the head.
+        #[arg(long)]
+        addr: String,
+        /// Service name: "" (the whole head, the default), xnai.v1.Head,
+        /// xnai.v1.WorkerRegistry or xnai.v1.Peer.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+}
+
+/// How long a health probe may take to connect, and then to answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Resolves on the first SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -93,6 +119,17 @@ pub fn main() -> std::process::ExitCode {
 #[tokio::main]
 async fn serve() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Health { addr, service }) = &args.command {
+        let serving = xnai_proto::serve::probe(addr, service, PROBE_TIMEOUT).await?;
+        anyhow::ensure!(serving, "{addr} is not SERVING (service {service:?})");
+        return Ok(());
+    }
+    let data_dir = args
+        .data_dir
+        .ok_or_else(|| anyhow::anyhow!("missing --data-dir DIR"))?;
+    let token = args
+        .token
+        .ok_or_else(|| anyhow::anyhow!("missing cluster token: pass --token or set XNAI_TOKEN"))?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -103,8 +140,8 @@ async fn serve() -> anyhow::Result<()> {
     let config = HeadConfig {
         id: args.id,
         listen: args.listen,
-        data_dir: args.data_dir,
-        token: args.token,
+        data_dir,
+        token,
         addr_file: args.addr_file,
         max_pending_tasks: args.max_pending_tasks,
         worker_lease: std::time::Duration::from_millis(args.worker_lease_ms.max(100)),

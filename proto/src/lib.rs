@@ -1,7 +1,7 @@
 //! xnai's wire contract: the generated gRPC types and stubs, plus the few helpers every node
-//! shares at the wire boundary (ids, the cluster token, message limits, the lease timings, and
-//! the wire toolkit [`net`]: endpoints, leader hint, retry and delivery rules, backoff,
-//! breakers). No domain logic here.
+//! shares at the wire boundary (ids, the cluster token, message limits, the lease timings, the
+//! server builder and health service, task supervision, and the wire toolkit [`net`]:
+//! endpoints, leader hint, retry and delivery rules, backoff, breakers). No domain logic here.
 
 pub mod alloc;
 pub mod auth;
@@ -9,6 +9,7 @@ pub mod ids;
 pub mod limits;
 pub mod net;
 pub mod serve;
+pub mod supervise;
 pub mod timings;
 pub mod units;
 

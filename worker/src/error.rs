@@ -195,6 +195,10 @@ pub enum WorkerError {
     /// Bad configuration (fatal at start).
     #[error("{0}")]
     Config(String),
+    /// An essential task (head link, heartbeats, the server, the health check) died: the
+    /// worker stops so that it is restarted.
+    #[error("{0}")]
+    TaskDied(#[from] xnai_proto::supervise::TaskFailure),
 }
 
 impl WorkerError {
@@ -228,7 +232,8 @@ impl From<WorkerError> for Status {
             WorkerError::ObjectUnavailable { .. }
             | WorkerError::SpillCorrupt { .. }
             | WorkerError::Head { .. }
-            | WorkerError::ShuttingDown => Status::unavailable(msg),
+            | WorkerError::ShuttingDown
+            | WorkerError::TaskDied(_) => Status::unavailable(msg),
             WorkerError::PutIdle { .. } => Status::deadline_exceeded(msg),
             WorkerError::ArenaTooSmall { .. } | WorkerError::Config(_) => {
                 Status::failed_precondition(msg)

@@ -12,6 +12,7 @@ pub mod error;
 pub mod executor;
 pub mod functions;
 pub mod head_link;
+pub mod health;
 pub mod hosts;
 pub mod inference_actor;
 pub mod retrieval_actor;

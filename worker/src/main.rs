@@ -1,5 +1,6 @@
 //! `xnai-worker`: parse flags, set up logging and signals, and call `xnai_worker::run`.
-//! `xnai-worker health --addr HOST:PORT` probes the standard health service (exit 0 if SERVING).
+//! `xnai-worker health --addr HOST:PORT [--service NAME]` probes the standard health service
+//! (exit 0 only if SERVING): the compose healthcheck.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,9 +90,13 @@ struct Cli {
 enum Command {
     /// Exit 0 if the worker's standard health service says SERVING, 1 otherwise.
     Health {
-        /// HOST:PORT of the worker.
+        /// HOST:PORT of the worker (or of any xnai node).
         #[arg(long)]
         addr: String,
+        /// Service name: "" (the whole node, the default), xnai.v1.Worker or
+        /// xnai.v1.LocalArena.
+        #[arg(long, default_value = "")]
+        service: String,
     },
 }
 
@@ -173,21 +178,8 @@ async fn shutdown_signal() {
     }
 }
 
-async fn health(addr: &str) -> anyhow::Result<bool> {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let channel = xnai_proto::net::endpoint(addr, xnai_proto::net::Traffic::Control)?
-        .timeout(Duration::from_secs(3))
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {addr}"))?;
-    let reply = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await?;
-    Ok(reply.into_inner().status == ServingStatus::Serving as i32)
-}
+/// How long a health probe may take to connect, and then to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
     xnai_proto::alloc::tune_for_object_streams();
@@ -209,11 +201,11 @@ fn main() -> ExitCode {
         }
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
-        if let Some(Command::Health { addr }) = &cli.command {
-            return match health(addr).await {
+        if let Some(Command::Health { addr, service }) = &cli.command {
+            return match xnai_proto::serve::probe(addr, service, PROBE_TIMEOUT).await {
                 Ok(true) => Ok(()),
-                Ok(false) => bail!("{addr} is not SERVING"),
-                Err(e) => Err(e),
+                Ok(false) => bail!("{addr} is not SERVING (service {service:?})"),
+                Err(e) => Err(e.into()),
             };
         }
         let config = config(cli)?;

@@ -1,18 +1,19 @@
 //! Wiring of a worker process: open the arena, bind, serve `Worker` and `LocalArena` (+
-//! reflection, token checked) and health (open), register with the head, write the address file, heartbeat, and
-//! on shutdown stop serving, stop actors and remove the arena.
+//! reflection, token checked) and health (open, NOT_SERVING until registered), register with
+//! the head, write the address file, heartbeat, and on shutdown (or when a supervised task
+//! dies) stop serving, stop actors and remove the arena.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use xnai_proto::auth::{TokenCheck, TokenInject};
 use xnai_proto::limits::{LOCAL_PUT_LEASE_MS, MAX_MESSAGE_BYTES, MAX_OPEN_LOCAL_PUTS};
 use xnai_proto::pb::local_arena_server::LocalArenaServer;
 use xnai_proto::pb::worker_server::WorkerServer;
+use xnai_proto::serve::{NodeHealth, ServerRole};
+use xnai_proto::supervise::Supervisor;
 
 use crate::Config;
 use crate::actors::{ActorHost, ClassRegistry};
@@ -23,6 +24,7 @@ use crate::executor::{Executor, GrpcPuller, TaskLimits};
 use crate::functions::FunctionRegistry;
 use crate::head_link::heartbeat::{HeartbeatStatus, forward_evictions, heartbeat_loop};
 use crate::head_link::{HeadLink, ObjectReporter, Registration};
+use crate::health;
 use crate::inference_actor::{self, InferenceActors};
 use crate::retrieval_actor::cluster::{ClusterLink, LocalEmbedders};
 use crate::retrieval_actor::{self, RetrievalActors};
@@ -174,41 +176,49 @@ async fn serve(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let reflection = xnai_proto::serve::reflection()
         .map_err(|e| WorkerError::Config(format!("reflection: {e}")))?;
-    let (health, health_svc) = xnai_proto::serve::health();
-    health.set_serving::<WorkerServer<WorkerService>>().await;
+    // Every name starts NOT_SERVING; the health task says SERVING once registered.
+    let (health, health_svc) = NodeHealth::new(&health::ALL[1..]).await;
+    let supervisor = Supervisor::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
-        .tcp_nodelay(true)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(MAX_FRAME)
+    let server = xnai_proto::serve::server(ServerRole::Worker)
         .add_service(health_svc)
         .add_service(InterceptedService::new(worker, check.clone()))
         .add_service(InterceptedService::new(local_arena, check.clone()))
         .add_service(InterceptedService::new(reflection, check))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async {
-                let _ = stop_rx.await;
-            },
-        );
-    let mut server = tokio::spawn(server);
+        .serve_with_incoming_shutdown(xnai_proto::serve::incoming(listener), async {
+            let _ = stop_rx.await;
+        });
+    let mut server = supervisor.spawn("gRPC server", server);
+    let mut loops = vec![
+        supervisor.spawn(
+            "health check",
+            forever(health::follow(
+                Arc::clone(&link),
+                arena.dir().to_path_buf(),
+                health.clone(),
+            )),
+        ),
+        supervisor.spawn(
+            "local put expiry",
+            forever(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    local_puts.expire(std::time::Instant::now());
+                }
+            }),
+        ),
+    ];
 
     tokio::pin!(shutdown);
-    let registered = tokio::select! {
-        id = link.register(0) => Some(id),
-        _ = &mut shutdown => None,
-        r = &mut server => return Err(server_ended(r)),
+    let mut died = tokio::select! {
+        _ = link.register(0) => None,
+        _ = &mut shutdown => Some(None),
+        f = supervisor.failed() => Some(Some(f)),
     };
-    let mut loops = Vec::new();
-    loops.push(tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            every.tick().await;
-            local_puts.expire(std::time::Instant::now());
-        }
-    }));
-    if registered.is_some() {
+    if died.is_none() {
+        // Say SERVING before the address file tells the launcher this worker is ready.
+        health::check_once(&link, arena.dir(), &health).await;
         if let Some(path) = &config.addr_file {
             write_atomic(path, &format!("{advertise}\n"))?;
         }
@@ -223,22 +233,24 @@ async fn serve(
                 spill: a.spill_usage(),
             }
         });
-        loops.push(tokio::spawn(heartbeat_loop(Arc::clone(&link), status)));
-        loops.push(tokio::spawn(forward_evictions(
-            Arc::clone(&link),
-            evictions,
-        )));
-        tokio::select! {
-            _ = &mut shutdown => {}
-            r = &mut server => return Err(server_ended(r)),
-        }
+        loops.push(supervisor.spawn(
+            "head link (heartbeats)",
+            forever(heartbeat_loop(Arc::clone(&link), status)),
+        ));
+        loops.push(supervisor.spawn(
+            "eviction reports",
+            forever(forward_evictions(Arc::clone(&link), evictions)),
+        ));
+        died = tokio::select! {
+            _ = &mut shutdown => Some(None),
+            f = supervisor.failed() => Some(Some(f)),
+        };
     }
+    let died = died.flatten();
+    supervisor.stop();
     tracing::info!("shutting down");
     health
-        .set_not_serving::<WorkerServer<WorkerService>>()
-        .await;
-    health
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .set(&health::ALL, false, "the worker is stopping")
         .await;
     for l in &loops {
         l.abort();
@@ -251,21 +263,16 @@ async fn serve(
         server.abort();
     }
     actors.shutdown();
-    Ok(())
+    match died {
+        None => Ok(()),
+        Some(f) => Err(WorkerError::TaskDied(f)),
+    }
 }
 
-fn server_ended(
-    r: std::result::Result<
-        std::result::Result<(), tonic::transport::Error>,
-        tokio::task::JoinError,
-    >,
-) -> WorkerError {
-    let why = match r {
-        Ok(Ok(())) => "stopped".to_string(),
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => e.to_string(),
-    };
-    WorkerError::Config(format!("the gRPC server ended: {why}"))
+/// A loop that should never end, as a supervised task: ending at all is reported.
+async fn forever(task: impl Future<Output = ()>) -> std::result::Result<(), String> {
+    task.await;
+    Err("ended unexpectedly".into())
 }
 
 #[cfg(test)]
@@ -326,6 +333,21 @@ mod tests {
         let addr = addr.trim().to_string();
         assert!(addr.starts_with("127.0.0.1:"), "{addr:?}");
         assert_eq!(head.seen.lock().unwrap().registrations[0].address, addr);
+        // Registered and heartbeating: health turns SERVING (it started NOT_SERVING).
+        let probe = |service: &'static str| {
+            xnai_proto::serve::probe(&addr, service, Duration::from_secs(2))
+        };
+        let mut serving = false;
+        for _ in 0..300 {
+            serving = probe("xnai.v1.Worker").await.unwrap();
+            if serving {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(serving, "the worker never turned SERVING after registering");
+        assert!(probe("").await.unwrap());
+        assert!(probe("xnai.v1.LocalArena").await.unwrap());
 
         let channel = crate::executor::pull::peer_channel(&addr).unwrap();
         let mut anon = WorkerClient::new(channel.clone());

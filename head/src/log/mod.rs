@@ -48,6 +48,12 @@ pub enum LogError {
     /// The log stopped (shut down or a fatal storage error).
     #[error("the command log is stopped")]
     Closed,
+    /// This head's log failed for good (a storage error while persisting): nothing pending was
+    /// acknowledged, and the head is stopping.
+    #[error(
+        "this head's raft log failed and the head is stopping ({0}); the write was not acknowledged: retry, another head will lead"
+    )]
+    Failed(String),
     /// This head is not (or no longer) the Raft leader; retry on the leader.
     #[error("{}", not_leader_text(.leader))]
     NotLeader {

@@ -51,6 +51,8 @@ impl SledLog {
         tracing::info!(snapshot_index, last_index, "recovered control state");
         let state = SharedState::new(state);
         let (applied_tx, applied) = watch::channel(last_index);
+        // Unbounded like the Raft log's effects channel: the owner task must not block on the
+        // runtime; proposals are bounded by QUEUE below.
         let (effects_tx, effects) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);

@@ -142,7 +142,8 @@ async fn open_raft(dir: &std::path::Path, every: u64) -> crate::raft::RaftLog {
     let mut cfg = crate::raft::RaftConfig::single(1);
     cfg.snapshot_every = every;
     let token = xnai_proto::auth::TokenInject::new("t").expect("token");
-    let log = crate::raft::RaftLog::open(&cfg, dir, "127.0.0.1:1".into(), token)
+    let supervisor = xnai_proto::supervise::Supervisor::new();
+    let log = crate::raft::RaftLog::open(&cfg, dir, "127.0.0.1:1".into(), token, &supervisor)
         .await
         .expect("open raft log")
         .log;

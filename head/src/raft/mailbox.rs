@@ -57,6 +57,7 @@ pub(crate) fn clone_err(e: &LogError) -> LogError {
             leader: leader.clone(),
         },
         LogError::Closed => LogError::Closed,
+        LogError::Failed(m) => LogError::Failed(m.clone()),
         LogError::Membership(m) => LogError::Membership(m.clone()),
         other => LogError::Encode {
             what: "proposal",

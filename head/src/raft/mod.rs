@@ -137,6 +137,9 @@ pub struct NodeStatus {
     pub leader_address: Option<String>,
     /// Leader that has applied an entry of its own term: its state is complete.
     pub leader_ready: bool,
+    /// Health: this head leads with quorum (and is ready), or follows a leader it heard from
+    /// within an election timeout.
+    pub reaches_leader: bool,
     /// Voting members, sorted.
     pub voters: Vec<u64>,
     /// Process id.

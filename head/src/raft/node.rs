@@ -48,13 +48,14 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
         }
     }
 
-    /// Run until `stop` or a fatal storage error.
+    /// Run until `stop` (`Ok`) or a fatal storage error (`Err`, after failing every waiting
+    /// proposer with it). The task is supervised: an `Err` or a panic stops the head.
     pub(crate) async fn run(
         mut self,
         mut rx: mpsc::Receiver<Msg>,
         mut stop: watch::Receiver<bool>,
         tick_every: std::time::Duration,
-    ) {
+    ) -> Result<(), LogError> {
         let mut tick = tokio::time::interval(tick_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         if self.storage.conf_state().voters == [self.raw.raft.id] {
@@ -66,7 +67,12 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                _ = tick.tick() => { self.raw.tick(); }
+                _ = tick.tick() => {
+                    self.raw.tick();
+                    if crate::fault::raft_fault(self.raw.raft.id) == Some(crate::fault::RaftFault::Panic) {
+                        panic!("raft node task killed by the test hook (XNAI_TEST_RAFT_FAULT)");
+                    }
+                }
                 m = rx.recv() => match m {
                     None => break,
                     Some(m) => {
@@ -83,7 +89,13 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
             self.propose_batch(batch);
             if let Err(e) = self.on_ready().await {
                 tracing::error!(error = %e, "raft node stopped after a storage failure; restart the head");
-                break;
+                // Nothing waiting is acknowledged: every proposer and reader gets the cause.
+                let cause = e.to_string();
+                self.applier.fail_all(LogError::Failed(cause.clone()));
+                for (_, r) in self.reads.drain() {
+                    let _ = r.send(Err(LogError::Failed(cause.clone())));
+                }
+                return Err(e);
             }
             self.publish();
         }
@@ -94,6 +106,7 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
         if let Err(e) = self.storage.flush().await {
             tracing::warn!(error = %e, "final flush of the raft storage failed");
         }
+        Ok(())
     }
 
     fn handle(&mut self, m: Msg, batch: &mut Vec<(Vec<Command>, Reply)>) {
@@ -254,6 +267,9 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
         let committed = rd.take_committed_entries();
         let changes = (self.applier).apply(committed, &mut self.raw, &self.storage, &self.peers)?;
         self.on_peer_changes(changes);
+        if !rd.entries().is_empty() || rd.hs().is_some() {
+            crate::fault::before_persist(self.raw.raft.id)?;
+        }
         if !rd.entries().is_empty() {
             self.storage.append(rd.entries())?;
             must_flush = true;
@@ -329,6 +345,15 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
             leader_id: r.leader_id,
             leader_address: self.leader_address(),
             leader_ready: r.state == StateRole::Leader && self.applier.applied_term == r.term,
+            // check_quorum makes a leader that lost its quorum step down within two election
+            // timeouts; a follower counts only while the leader's messages keep arriving.
+            reaches_leader: match r.state {
+                StateRole::Leader => self.applier.applied_term == r.term,
+                StateRole::Follower => {
+                    r.leader_id != 0 && r.election_elapsed < r.election_timeout()
+                }
+                StateRole::Candidate | StateRole::PreCandidate => false,
+            },
             voters,
             pid: self.pid,
             address: self.peers.get(r.id).unwrap_or_default(),

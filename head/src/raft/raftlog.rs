@@ -10,6 +10,7 @@ use raft::eraftpb::{ConfChange, ConfChangeType};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use xnai_proto::auth::TokenInject;
+use xnai_proto::supervise::Supervisor;
 
 use super::mailbox::Msg;
 use super::peer::{PeerApi, identify, peer_status};
@@ -135,6 +136,10 @@ impl CommandLog for RaftLog {
     }
 
     fn leadership(&self) -> Leadership {
+        if self.status.has_changed().is_err() {
+            // The node task is gone (stopped or died): its last status is frozen, never lead.
+            return Leadership::Follower(None);
+        }
         let s = self.status.borrow();
         if s.role == "leader" && s.leader_ready {
             Leadership::Leader

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use raft::eraftpb::Snapshot;
 use raft::{RawNode, ReadOnlyOption};
+use xnai_proto::supervise::Supervisor;
 use tokio::sync::{mpsc, watch};
 use xnai_proto::auth::TokenInject;
 
@@ -35,6 +36,9 @@ pub(crate) struct StartOptions {
     /// `[election_tick, 2 * election_tick)`: raft draws it from an unseeded RNG, so a
     /// simulation that must replay from its seed picks each head's timeout itself.
     pub(crate) fixed_election_tick: Option<usize>,
+    /// Spawn the node task under this supervisor (production: a dead node stops the head);
+    /// without one (simulation) a failed node only logs why.
+    pub(crate) supervisor: Option<Supervisor>,
 }
 
 fn bootstrap<S: RaftStorage>(cfg: &RaftConfig, storage: &S, peers: &Peers) -> Result<(), LogError> {
@@ -62,12 +66,15 @@ fn bootstrap<S: RaftStorage>(cfg: &RaftConfig, storage: &S, peers: &Peers) -> Re
 
 impl RaftLog {
     /// Open (or create) the raft storage under `data_dir` and start the node task (needs a
-    /// tokio runtime). `address` is where this head serves; `token` authenticates peer calls.
+    /// tokio runtime) under `supervisor`: if it panics or stops on a storage error, the
+    /// supervisor records why and the head exits. `address` is where this head serves; `token`
+    /// authenticates peer calls.
     pub async fn open(
         cfg: &RaftConfig,
         data_dir: &Path,
         address: String,
         token: TokenInject,
+        supervisor: &Supervisor,
     ) -> Result<RaftStart, LogError> {
         let db = sled::Config::new().path(data_dir).open()?;
         let storage = SledStorage::open(db)?;
@@ -81,7 +88,10 @@ impl RaftLog {
             address,
             token,
             transport,
-            StartOptions::default(),
+            StartOptions {
+                supervisor: Some(supervisor.clone()),
+                ..StartOptions::default()
+            },
         )
         .await
     }
@@ -182,7 +192,15 @@ impl RaftLog {
             pid: std::process::id(),
         };
         let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(node.run(rx, stop_rx, cfg.tick));
+        let run = node.run(rx, stop_rx, cfg.tick);
+        let handle = match &options.supervisor {
+            Some(supervisor) => supervisor.spawn("raft node", run),
+            None => tokio::spawn(async move {
+                if let Err(e) = run.await {
+                    tracing::error!(error = %e, "raft node stopped");
+                }
+            }),
+        };
         let peer = PeerApi::new(cfg.id, cfg.cluster_id.clone(), tx.clone(), status.clone());
         let log = RaftLog {
             id: cfg.id,

@@ -1,5 +1,5 @@
-//! Helpers shared by the Raft tests: a tokio runtime, an SDK client, and raw gRPC stubs for
-//! one head's Head and Peer services.
+//! Helpers shared by the Raft tests: a tokio runtime, an SDK client, raw gRPC stubs for one
+//! head's Head and Peer services, a health probe and a process-exit check.
 
 use std::time::Duration;
 
@@ -58,4 +58,22 @@ pub async fn peer_status(address: &str, token: &str) -> Result<xnai_proto::pb::P
     Ok(p.status(xnai_proto::pb::PeerStatusRequest {})
         .await?
         .into_inner())
+}
+
+/// Whether `address` answers its standard health check with SERVING for `service` ("" for the
+/// whole node); `Ok(false)` for NOT_SERVING, `Err` when it does not answer.
+pub async fn serving(address: &str, service: &str) -> Result<bool> {
+    Ok(xnai_proto::serve::probe(address, service, Duration::from_secs(2)).await?)
+}
+
+/// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state is the first field after the ")" that closes the command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
 }

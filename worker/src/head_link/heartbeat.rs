@@ -83,6 +83,7 @@ pub async fn heartbeat_loop(link: Arc<HeadLink>, status: StatusFn) {
                 failures = 0;
             }
             Ok(Ok(_)) => {
+                link.touch();
                 if failures > 0 {
                     tracing::info!(head = %link.head_address(session.head_index), "heartbeats answered again");
                 }

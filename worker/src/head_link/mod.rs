@@ -90,6 +90,8 @@ pub struct HeadLink {
     session: watch::Sender<Option<Session>>,
     /// How long a report waits for a registration to exist.
     session_wait: Duration,
+    /// When the head leader last answered a registration or heartbeat (worker health).
+    last_contact: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 fn head_error(context: impl Into<String>, s: tonic::Status) -> WorkerError {
@@ -109,7 +111,22 @@ impl HeadLink {
             registration,
             session,
             session_wait: SESSION_WAIT,
+            last_contact: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Record that the head leader answered a registration or heartbeat just now.
+    pub(crate) fn touch(&self) {
+        *self.last_contact.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(tokio::time::Instant::now());
+    }
+
+    /// Time since the head leader last answered a registration or heartbeat (`None`: never).
+    pub fn contact_age(&self) -> Option<Duration> {
+        self.last_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|t| t.elapsed())
     }
 
     /// The worker id of the current registration, if any.
@@ -198,6 +215,7 @@ impl HeadLink {
                         let id = s.worker_id;
                         tracing::info!(worker_id = %id, head = %self.heads[i], "registered with the head");
                         self.set_session(Some(s));
+                        self.touch();
                         return id;
                     }
                     Err(e) => {

@@ -68,16 +68,27 @@ async fn head_serves_tasks_actors_and_objects_end_to_end() {
         .await
         .err();
     assert_eq!(e.map(|s| s.code()), Some(Code::Unauthenticated));
-    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .expect("health");
-    assert_eq!(
-        health.into_inner().status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    // Health turns SERVING once this one-head group has elected itself and is ready.
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for service in ["", "xnai.v1.Head", "xnai.v1.WorkerRegistry", "xnai.v1.Peer"] {
+        loop {
+            let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .expect("health");
+            if health.into_inner().status == serving {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{service:?} never SERVING"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 
     tracing::info!("--- register and heartbeat");
     let reg = registry

@@ -1,10 +1,21 @@
-//! Pieces every xnai gRPC server mounts besides its own services: the standard health service
-//! and reflection (so grpcurl and generated clients work unmodified).
+//! Pieces every xnai gRPC server shares: the one server builder with its hard limits
+//! ([`limits`]), the standard health service that follows the node's real state ([`health`]) and
+//! reflection (so grpcurl and generated clients work unmodified).
+
+pub mod health;
+pub mod limits;
+
+#[cfg(test)]
+mod tests;
 
 use tonic_health::server::HealthReporter;
 
-/// The standard `grpc.health.v1.Health` service and its reporter; the overall status ("")
-/// starts as SERVING. Health is exempt from the cluster token so orchestrators can probe it.
+pub use health::{NodeHealth, ProbeError, probe};
+pub use limits::{ServerRole, incoming, server};
+
+/// A bare standard `grpc.health.v1.Health` service whose overall status ("") starts SERVING.
+/// For tools and benchmarks only: nodes use [`NodeHealth`], which starts NOT_SERVING and
+/// follows reality. Health is exempt from the cluster token so orchestrators can probe it.
 pub fn health() -> (
     HealthReporter,
     tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
