@@ -89,6 +89,7 @@ impl Default for SoftWorker {
             running_tasks: 0,
             arena_used: 0,
             pressure: Pressure::Ok,
+            spill: SpillFigures::default(),
         }
     }
 }

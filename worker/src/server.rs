@@ -29,7 +29,6 @@ use crate::inference_actor::{self, InferenceActors};
 use crate::retrieval_actor::cluster::{ClusterLink, LocalEmbedders};
 use crate::retrieval_actor::{self, RetrievalActors};
 use crate::service::{LocalArenaService, WorkerService};
-use xnai_proto::limits::{CONNECTION_WINDOW, MAX_FRAME, STREAM_WINDOW};
 
 /// Run a worker with the built-in functions and classes until `shutdown` resolves.
 pub async fn run(

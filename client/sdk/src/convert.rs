@@ -8,7 +8,8 @@ use xnai_proto::pb;
 use super::error::{Error, Result};
 use super::types::{
     ActorInfo, ActorOptions, ActorState, Arg, ClusterStatus, HeadStatus, ObjectInfo,
-    ObjectLocation, ObjectRef, ObjectState, Resources, SpillStatus, StateSize, TaskOptions, WorkerStatus,
+    ObjectLocation, ObjectRef, ObjectState, Resources, SpillStatus, StateSize, TaskOptions,
+    WorkerStatus,
 };
 
 /// Parses an object id a node sent.

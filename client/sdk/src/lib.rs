@@ -45,8 +45,8 @@ pub use retrieval::{
 };
 pub use types::{
     ActorInfo, ActorOptions, ActorState, Arg, ClusterStatus, HeadStatus, ObjectInfo,
-    ObjectLocation, ObjectRef, ObjectState, Resources, SpillStatus, StateSize, TaskOptions, WaitResult,
-    WorkerStatus,
+    ObjectLocation, ObjectRef, ObjectState, Resources, SpillStatus, StateSize, TaskOptions,
+    WaitResult, WorkerStatus,
 };
 pub use xnai_inference::{GenerateEvent, GenerateStats, MemoryPlan};
 

@@ -10,7 +10,6 @@ use raft::eraftpb::{ConfChange, ConfChangeType};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use xnai_proto::auth::TokenInject;
-use xnai_proto::supervise::Supervisor;
 
 use super::mailbox::Msg;
 use super::peer::{PeerApi, identify, peer_status};

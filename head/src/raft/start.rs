@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use raft::eraftpb::Snapshot;
 use raft::{RawNode, ReadOnlyOption};
-use xnai_proto::supervise::Supervisor;
 use tokio::sync::{mpsc, watch};
 use xnai_proto::auth::TokenInject;
+use xnai_proto::supervise::Supervisor;
 
 use super::apply::{Applier, decode_snapshot, encode_snapshot};
 use super::hooks::Hooks;

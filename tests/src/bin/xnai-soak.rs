@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Parser;
-use xnai_client::{Arg, Client, TaskOptions};
+use xnai_sdk::{Arg, Client, TaskOptions};
 use xnai_tests::{ClusterOptions, start_cluster};
 
 #[derive(Parser, Debug)]
@@ -103,7 +103,7 @@ struct Probe {
 
 impl Probe {
     /// The leader's pid and data directory (`DIR/head-ID`), from a status reply.
-    fn leader(&self, st: &xnai_client::ClusterStatus) -> Result<(u32, std::path::PathBuf)> {
+    fn leader(&self, st: &xnai_sdk::ClusterStatus) -> Result<(u32, std::path::PathBuf)> {
         let h = st
             .heads
             .iter()
@@ -220,9 +220,7 @@ async fn soak(args: &Args, probe: &mut Probe) -> Result<Vec<Row>> {
     let (mut next, mut last_t, mut last_n) = (args.window, Instant::now(), 0u64);
     let mut last_data = Instant::now();
     while next <= args.tasks {
-        if let Some(Some(r)) = tokio::time::timeout(Duration::from_millis(20), load.join_next())
-            .await
-            .ok()
+        if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(20), load.join_next()).await
         {
             r??;
         }

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use xnai_client::{Arg, Client, ObjectRef, TaskOptions};
+use xnai_sdk::builtins::fill_bytes;
+use xnai_sdk::{Arg, Client, ObjectRef, TaskOptions};
 use xnai_tests::{ClusterOptions, init_tracing, sha256_hex, start_cluster_with_env};
-use xnai_worker::functions::fill_bytes;
 
 const WAIT: Duration = Duration::from_secs(180);
 const OBJECT: usize = 4 << 20;
@@ -64,7 +64,7 @@ async fn t60_cluster_keeps_4x_its_arenas_of_live_objects_by_spilling() -> anyhow
     );
 
     tracing::info!("--- phase: every object reads back byte for byte, mapped and streamed");
-    let streaming = Client::connect(xnai_client::ClientConfig {
+    let streaming = Client::connect(xnai_sdk::ClientConfig {
         shared_memory: false,
         ..c.client_config()
     })

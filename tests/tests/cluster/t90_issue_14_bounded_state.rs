@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use serde_json::Value;
-use xnai_client::{Arg, TaskOptions};
+use xnai_sdk::{Arg, TaskOptions};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster, wait_until};
 
 /// Submissions in flight.

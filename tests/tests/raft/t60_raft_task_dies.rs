@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use bytes::Bytes;
-use xnai_client::{Arg, TaskOptions};
 use xnai_proto::serve::health::HEAD_SERVICE;
+use xnai_sdk::{Arg, TaskOptions};
 use xnai_tests::{ClusterOptions, init_tracing, start_cluster_with_env, wait_until};
 
 use crate::common::{process_gone, runtime, serving};
@@ -67,7 +67,7 @@ fn kill_the_leaders_raft_task(fault: &str, cause: &str) -> Result<()> {
 
     tracing::info!(?leader, "--- phase: submit in a loop");
     let client = Arc::new(rt.block_on(c.client())?);
-    let acked: Arc<Mutex<Vec<(String, xnai_client::ObjectRef)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<(String, xnai_sdk::ObjectRef)>>> = Arc::default();
     let failed = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let submitter = {

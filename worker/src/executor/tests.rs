@@ -315,7 +315,7 @@ async fn outputs_get_their_space_by_spilling_live_objects() {
         let h = f.arena.get_async(&id).await.unwrap();
         assert_eq!(
             h.bytes().as_ref(),
-            &crate::functions::fill_bytes(250, seed)[..]
+            &xnai_sdk::builtins::fill_bytes(250, seed)[..]
         );
     }
 }

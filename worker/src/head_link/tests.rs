@@ -148,6 +148,7 @@ async fn heartbeats_go_out_at_the_interval_the_head_names_else_the_default() {
             arena_used: 0,
             arena_capacity: 10,
             pressure: "ok",
+            spill: Default::default(),
         });
         let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status));
 

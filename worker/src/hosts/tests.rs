@@ -96,6 +96,7 @@ fn context(dir: &std::path::Path) -> StartContext {
     let (arena, _evictions) = Arena::open(ArenaConfig {
         dir: Some(dir.join("arena")),
         capacity: 1 << 20,
+        spill: None,
     })
     .expect("arena");
     let token = xnai_proto::auth::TokenInject::new("t").expect("token");

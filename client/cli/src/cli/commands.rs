@@ -270,7 +270,7 @@ fn status(s: &ClusterStatus, json: bool) -> Result<()> {
 }
 
 /// A worker's spill column: bytes on disk of the bound, then objects spilled / restored so far.
-fn spilled(s: &crate::sdk::SpillStatus) -> String {
+fn spilled(s: &xnai_sdk::SpillStatus) -> String {
     if s.capacity == 0 {
         return "off".into();
     }

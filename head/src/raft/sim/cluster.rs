@@ -94,6 +94,7 @@ impl Cluster {
         let options = StartOptions {
             hooks,
             fixed_election_tick: Some(self.rng.random_range(ELECTION_TICKS)),
+            supervisor: None,
         };
         let net = self.net.clone();
         let token = TokenInject::new("sim").expect("printable token");

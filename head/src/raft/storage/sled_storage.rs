@@ -108,6 +108,16 @@ impl SledStorage {
     }
 }
 
+impl SledStorage {
+    /// Write `snap` to the snapshot tree (dropping a copy an older version kept in `meta`).
+    fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
+        self.snapshots
+            .insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
+        self.meta.remove(SNAPSHOT)?;
+        Ok(())
+    }
+}
+
 impl RaftStorage for SledStorage {
     /// Whether anything was ever stored (a hard state, a conf state or a snapshot).
     fn is_initialized(&self) -> bool {
@@ -192,14 +202,6 @@ impl RaftStorage for SledStorage {
             c.snapshot = snap.clone();
             c.last_index = c.last_index.max(index);
         });
-        Ok(())
-    }
-
-    /// Write `snap` to the snapshot tree (dropping a copy an older version kept in `meta`).
-    fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
-        self.snapshots
-            .insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
-        self.meta.remove(SNAPSHOT)?;
         Ok(())
     }
 
