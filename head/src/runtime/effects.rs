@@ -119,6 +119,7 @@ fn prepare_task(
         object_id: task_id.return_object(),
         function: task.spec.function.clone(),
         args,
+        milli_cpus: task.spec.options.resources.milli_cpus,
     };
     Ok((address, req))
 }

@@ -37,8 +37,7 @@ pub(super) fn task_request_to_pb(r: TaskRequest) -> pb::ExecuteTaskRequest {
         object_id: r.object_id.hex(),
         function: r.function,
         args: r.args.into_iter().map(task_arg_to_pb).collect(),
-        // Not carried by the dispatch yet: the worker counts the task as a 0-CPU one.
-        cpus: None,
+        cpus: Some(r.milli_cpus as f64 / 1000.0),
     }
 }
 
@@ -82,6 +81,7 @@ mod tests {
             task_id: task,
             object_id: task.return_object(),
             function: "digest".into(),
+            milli_cpus: 500,
             args: vec![DispatchArg::Object {
                 object_id: ObjectId(8 << 8),
                 size: 1,
@@ -90,6 +90,7 @@ mod tests {
             }],
         });
         assert_eq!(req.object_id, task.return_object().hex());
+        assert_eq!(req.cpus, Some(0.5));
         let Some(pb::task_arg::Kind::Object(r)) = &req.args[0].kind else {
             panic!("{req:?}")
         };

@@ -47,6 +47,8 @@ pub struct TaskRequest {
     pub function: String,
     /// Arguments.
     pub args: Vec<DispatchArg>,
+    /// Thousandths of a CPU the task asked for (the worker runs no more at once than it has).
+    pub milli_cpus: u64,
 }
 
 /// What a worker said about a task.

@@ -128,12 +128,7 @@ pub enum ProbeError {
 /// Ask the node at `addr` (`HOST:PORT` or a URI) for the status of `service` ("" for the
 /// whole node); `Ok(true)` only for SERVING. Connect and call each get `timeout`.
 pub async fn probe(addr: &str, service: &str, timeout: Duration) -> Result<bool, ProbeError> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(uri)
+    let channel = crate::net::endpoint(addr, crate::net::Traffic::Control)
         .map_err(|_| ProbeError::BadAddress(addr.to_string()))?
         .connect_timeout(timeout)
         .timeout(timeout)

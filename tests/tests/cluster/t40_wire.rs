@@ -2,6 +2,8 @@
 //! health answers without it, reflection lists the services, and oversized or malformed
 //! requests get a clear status without harming the cluster.
 
+use std::time::Duration;
+
 use tonic::transport::Channel;
 use xnai_proto::auth::TokenInject;
 use xnai_proto::pb;
@@ -60,6 +62,14 @@ async fn t40_token_health_reflection_and_limits() -> anyhow::Result<()> {
     assert_eq!(workers.len(), 2, "{status}");
     for w in &workers {
         let addr = w["address"].as_str().unwrap_or_default();
+        // A worker says SERVING only once registered with the leader and its arena is writable;
+        // right after start-up that can take a heartbeat or two.
+        xnai_tests::wait_until(Duration::from_secs(15), "the worker to say SERVING", || {
+            let out = std::process::Command::new(c.bin_dir().join("xnai-worker"))
+                .args(["health", "--addr", addr])
+                .output()?;
+            Ok(out.status.success())
+        })?;
         let mut h = tonic_health::pb::health_client::HealthClient::new(channel(addr).await?);
         let r = h
             .check(tonic_health::pb::HealthCheckRequest {

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Default number of 0-CPU tasks a worker runs at once (`--max-zero-cpu-tasks`). Generous
-/// because the head does not send a task's CPUs yet (`ExecuteTaskRequest.cpus` unset), so until
-/// it does every task is counted here: it must not be below what the head places on a worker
-/// (e.g. 40 tasks of 0.1 CPU on 4 CPUs).
+/// Default number of 0-CPU tasks a worker runs at once (`--max-zero-cpu-tasks`). The head sends
+/// each task's CPUs (`ExecuteTaskRequest.cpus`); tasks that ask for none, and requests from
+/// clients that do not say, count here.
 pub const DEFAULT_MAX_ZERO_CPU_TASKS: usize = 64;
 
 /// The worker's task concurrency bounds. Thread-safe; cheap to share behind an `Arc`.
