@@ -176,6 +176,24 @@ mod tests {
     }
 
     #[test]
+    fn a_child_inherits_the_listener_and_nothing_else() {
+        let handed = bind_for_child().expect("bind");
+        let kept = bind_for_child().expect("bind");
+        // `sh -c SCRIPT NAME --listen-fd N`: $2 is the fd number.
+        let check = |script: &str| {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.args(["-c", script, "sh"]);
+            pass_listener(&mut cmd, &handed).expect("pass");
+            cmd.status().expect("run sh").success()
+        };
+        assert!(check(
+            r#"[ "$1" = --listen-fd ] && [ -S "/proc/self/fd/$2" ]"#
+        ));
+        let other = kept.as_raw_fd();
+        assert!(check(&format!("! [ -e /proc/self/fd/{other} ]")));
+    }
+
+    #[test]
     fn bind_retrying_names_a_port_still_in_use() {
         let held = bind_for_child().expect("bind");
         let addr = held.local_addr().expect("addr");
