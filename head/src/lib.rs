@@ -47,6 +47,9 @@ pub struct HeadConfig {
     pub id: u64,
     /// Address to bind (`127.0.0.1:0` picks a free port).
     pub listen: String,
+    /// An inherited listening socket to serve on instead of binding `listen`
+    /// ([`xnai_proto::handover::adopt`]).
+    pub listen_fd: Option<std::os::fd::RawFd>,
     /// Where sled keeps the log and snapshots.
     pub data_dir: PathBuf,
     /// The cluster token every call must carry.
@@ -95,14 +98,28 @@ pub async fn run(
             "the cluster token is empty: pass --token or set XNAI_TOKEN".into(),
         ));
     }
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| HeadError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
+    let (listener, listen_name) = match config.listen_fd {
+        Some(fd) => {
+            let name = format!("inherited fd {fd}");
+            let listener = xnai_proto::handover::adopt(fd).map_err(|source| HeadError::Bind {
+                addr: name.clone(),
+                source,
+            })?;
+            (listener, name)
+        }
+        None => {
+            let listener =
+                TcpListener::bind(&config.listen)
+                    .await
+                    .map_err(|source| HeadError::Bind {
+                        addr: config.listen.clone(),
+                        source,
+                    })?;
+            (listener, config.listen.clone())
+        }
+    };
     let local = listener.local_addr().map_err(|source| HeadError::Bind {
-        addr: config.listen.clone(),
+        addr: listen_name,
         source,
     })?;
     std::fs::create_dir_all(&config.data_dir)

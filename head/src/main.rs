@@ -29,6 +29,10 @@ struct Args {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
+    /// Serve on this inherited, already-listening socket instead of binding --listen (the
+    /// launcher hands ports over this way so no other process can take them first).
+    #[arg(long, conflicts_with = "listen")]
+    listen_fd: Option<i32>,
     /// Directory for the durable state (sled). Required.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -140,6 +144,7 @@ async fn serve() -> anyhow::Result<()> {
     let config = HeadConfig {
         id: args.id,
         listen: args.listen,
+        listen_fd: args.listen_fd,
         data_dir,
         token,
         addr_file: args.addr_file,

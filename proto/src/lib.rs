@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod auth;
+pub mod handover;
 pub mod ids;
 pub mod limits;
 pub mod net;

@@ -38,6 +38,9 @@ pub struct Config {
     pub heads: Vec<String>,
     /// Where to listen (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
+    /// An inherited listening socket to serve on instead of binding `listen`
+    /// ([`xnai_proto::handover::adopt`]).
+    pub listen_fd: Option<std::os::fd::RawFd>,
     /// Address to give the head; default: the bound address (127.0.0.1 for an unspecified ip).
     pub advertise: Option<String>,
     /// The cluster token.

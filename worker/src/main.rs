@@ -27,6 +27,10 @@ struct Cli {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Serve on this inherited, already-listening socket instead of binding --listen (the
+    /// launcher hands ports over this way so no other process can take them first).
+    #[arg(long, conflicts_with = "listen")]
+    listen_fd: Option<i32>,
     /// Address to register with the head (default: the bound address).
     #[arg(long)]
     advertise: Option<String>,
@@ -134,6 +138,7 @@ fn config(cli: Cli) -> anyhow::Result<Config> {
     Ok(Config {
         heads: cli.head,
         listen: cli.listen,
+        listen_fd: cli.listen_fd,
         advertise: cli.advertise,
         token,
         arena: ArenaConfig {

@@ -94,9 +94,13 @@ async fn serve(
     evictions: crate::arena::EvictionReceiver,
     inject: TokenInject,
 ) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| WorkerError::io(format!("binding {}", config.listen), e))?;
+    let listener = match config.listen_fd {
+        Some(fd) => xnai_proto::handover::adopt(fd)
+            .map_err(|e| WorkerError::io(format!("adopting the inherited listener fd {fd}"), e))?,
+        None => tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| WorkerError::io(format!("binding {}", config.listen), e))?,
+    };
     let local = listener
         .local_addr()
         .map_err(|e| WorkerError::io("reading the bound address", e))?;
@@ -296,6 +300,7 @@ mod tests {
         let config = Config {
             heads: vec![head_addr],
             listen: "127.0.0.1:0".parse().unwrap(),
+            listen_fd: None,
             advertise: None,
             token: "tok".into(),
             arena: ArenaConfig {

@@ -43,12 +43,14 @@ pub struct LocalCluster {
 const ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// A free port for a node whose address its peers must know before it starts (as `xnai up`
-/// does for heads).
-fn free_port() -> Result<SocketAddr> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
+/// does for heads), bound: the node is handed the listener when it starts.
+fn free_port() -> Result<(SocketAddr, std::net::TcpListener)> {
+    let l = xnai_proto::handover::bind_for_child()
         .map_err(|e| ChaosError::io("choosing a free port", e))?;
-    l.local_addr()
-        .map_err(|e| ChaosError::io("choosing a free port", e))
+    let addr = l
+        .local_addr()
+        .map_err(|e| ChaosError::io("choosing a free port", e))?;
+    Ok((addr, l))
 }
 
 fn binary(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -79,8 +81,11 @@ impl LocalCluster {
             .unwrap_or(0);
         let token = format!("{:016x}{:016x}", rng.next_u64(), nanos as u64);
         let mut links = Vec::new();
-        let head_real: Vec<SocketAddr> =
-            (0..cfg.heads).map(|_| free_port()).collect::<Result<_>>()?;
+        let (head_real, head_listeners): (Vec<SocketAddr>, Vec<_>) = (0..cfg.heads)
+            .map(|_| free_port())
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let head_name = |i: usize| format!("head-{}", i + 1);
         let mut heads = Vec::new();
         for (i, real) in head_real.iter().enumerate() {
@@ -94,7 +99,7 @@ impl LocalCluster {
         }
         let mut nodes = Vec::new();
         let cluster_id = format!("chaos-{:08x}", rng.next_u64() as u32);
-        for (i, real) in head_real.iter().enumerate() {
+        for (i, listener) in head_listeners.into_iter().enumerate() {
             let mut peers = Vec::new();
             for (j, other) in head_real.iter().enumerate() {
                 let addr = if i == j {
@@ -115,8 +120,6 @@ impl LocalCluster {
             let mut args = vec![
                 "--id".to_string(),
                 (i + 1).to_string(),
-                "--listen".into(),
-                real.to_string(),
                 "--data-dir".into(),
                 data.display().to_string(),
                 "--cluster-id".into(),
@@ -132,11 +135,12 @@ impl LocalCluster {
                 cfg.head_env.clone(),
                 dir.path().join(format!("{}.log", head_name(i))),
                 false,
+                Some(listener),
             ));
         }
         for w in 0..cfg.workers {
             let name = format!("worker-{}", w + 1);
-            let real = free_port()?;
+            let (real, listener) = free_port()?;
             let public = Proxy::start(ANY, real, rng.next_u64()).await?;
             let advertise = public.listen.to_string();
             links.push(Link {
@@ -157,8 +161,6 @@ impl LocalCluster {
             let args = vec![
                 "--head".to_string(),
                 to_heads.join(","),
-                "--listen".into(),
-                real.to_string(),
                 "--advertise".into(),
                 advertise,
                 "--arena-bytes".into(),
@@ -173,7 +175,15 @@ impl LocalCluster {
                 dir.path().join(format!("{name}-spill")).display().to_string(),
             ];
             let log = dir.path().join(format!("{name}.log"));
-            nodes.push(Node::new(name, worker_bin.clone(), args, vec![], log, true));
+            nodes.push(Node::new(
+                name,
+                worker_bin.clone(),
+                args,
+                vec![],
+                log,
+                true,
+                Some(listener),
+            ));
         }
         let mut cluster = Self {
             dir,

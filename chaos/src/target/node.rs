@@ -1,6 +1,9 @@
 //! One node process of the local target: how to start it (again), signal it, kill it, notice
 //! that it died by itself, and stop it. A worker gets a fresh tmpfs arena directory on every
 //! start, removed when the process is killed or stopped (its arena is volatile by design).
+//! A node whose address others know up front gets its port already bound (`--listen-fd`, see
+//! [`xnai_proto::handover`]): the listener bound when the cluster was set up for its first start,
+//! the same port bound again right before each restart.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -25,6 +28,10 @@ pub(super) struct Node {
     child: Option<tokio::process::Child>,
     arena: Option<PathBuf>,
     generation: u32,
+    /// The fixed address handed over bound at every start, if any.
+    listen: Option<std::net::SocketAddr>,
+    /// The listener for the next start (bound at set-up; taken by the first start).
+    listener: Option<std::net::TcpListener>,
 }
 
 impl Node {
@@ -36,8 +43,11 @@ impl Node {
         env: Vec<(String, String)>,
         log: PathBuf,
         is_worker: bool,
+        listener: Option<std::net::TcpListener>,
     ) -> Self {
         Self {
+            listen: listener.as_ref().and_then(|l| l.local_addr().ok()),
+            listener,
             name,
             bin,
             args,
@@ -77,8 +87,23 @@ impl Node {
         let err = log
             .try_clone()
             .map_err(|e| ChaosError::io("log handle", e))?;
-        let child = tokio::process::Command::new(&self.bin)
-            .args(&args)
+        let listener = match (self.listener.take(), self.listen) {
+            (Some(l), _) => Some(l),
+            (None, Some(addr)) => Some(
+                xnai_proto::handover::bind_retrying(addr, xnai_proto::handover::REBIND_PATIENCE)
+                    .map_err(|e| {
+                        ChaosError::io(format!("binding {}'s port again", self.name), e)
+                    })?,
+            ),
+            (None, None) => None,
+        };
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.args(&args);
+        if let Some(l) = &listener {
+            xnai_proto::handover::pass_listener(&mut cmd, l)
+                .map_err(|e| ChaosError::io(format!("handing {} its listener", self.name), e))?;
+        }
+        let child = tokio::process::Command::from(cmd)
             .env("XNAI_TOKEN", token)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -87,6 +112,8 @@ impl Node {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| ChaosError::Cluster(format!("starting {}: {e}", self.name)))?;
+        // The child alone holds the port now, so a killed node's port is closed.
+        drop(listener);
         self.child = Some(child);
         Ok(())
     }

@@ -10,3 +10,4 @@ mod t40_wire;
 mod t50_status;
 mod t60_spill;
 mod t90_issue_14_bounded_state;
+mod t91_issue_14_listen_fd;

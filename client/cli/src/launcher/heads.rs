@@ -1,11 +1,13 @@
 //! Starting the heads of a local cluster: one head, or a Raft group of N whose peers know each
-//! other's addresses up front (free ports chosen first, then recorded in `cluster.json` with
-//! the cluster id, so a later `up` on the same dir reuses both).
+//! other's addresses up front (free ports bound first and handed to each head already bound,
+//! so no other process can take one in between; then recorded in `cluster.json` with the
+//! cluster id, so a later `up` on the same dir reuses both).
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use xnai_proto::handover::{REBIND_PATIENCE, bind_for_child, bind_retrying};
 
 use super::Cluster;
 use super::files::{ClusterFile, HeadRecord};
@@ -21,7 +23,8 @@ impl Cluster {
         token: &str,
         deadline: Instant,
     ) -> Result<()> {
-        let ports = head_ports(n, previous)?;
+        let mut bound = head_ports(n, previous)?;
+        let ports: Vec<u16> = bound.iter().map(|(p, _)| *p).collect();
         let peers = if n > 1 {
             ports
                 .iter()
@@ -38,11 +41,13 @@ impl Cluster {
             let addr_file = self.dir.addr_file(&name);
             let _ = std::fs::remove_file(&addr_file);
             let data_dir = self.dir.head_data(id);
+            let listener = bound[i]
+                .1
+                .take()
+                .context("head listener already handed over")?;
             let mut args: Vec<String> = vec![
                 "--id".into(),
                 id.to_string(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
                 "--data-dir".into(),
                 data_dir.display().to_string(),
                 "--addr-file".into(),
@@ -54,8 +59,14 @@ impl Cluster {
                 args.extend(["--peers".into(), peers.clone()]);
             }
             let log = self.dir.log_file(&name);
-            self.children
-                .push(Child::spawn(&name, head_bin, &args, token, &log)?);
+            self.children.push(Child::spawn(
+                &name,
+                head_bin,
+                &args,
+                token,
+                &log,
+                Some(listener),
+            )?);
             let child = self.children.last().context("head child just pushed")?;
             self.file.heads.push(HeadRecord {
                 id,
@@ -82,25 +93,31 @@ impl Cluster {
     }
 }
 
-/// The port of each head: the recorded one when the dir ran before, else (for more than one
-/// head, whose peers must know each other's addresses up front) a free port chosen now; a
-/// single new head binds port 0 and reports what it got.
-fn head_ports(n: usize, previous: Option<&ClusterFile>) -> Result<Vec<u16>> {
-    // Listeners stay open until every port is chosen, so no two heads get the same one.
-    let mut held = Vec::new();
+/// The port of each head with its listener, bound here and handed to the head when it starts:
+/// the recorded port when the dir ran before (retried while in use for
+/// [`REBIND_PATIENCE`], then a clear error), else a free port (peers must know each other's
+/// addresses up front).
+fn head_ports(
+    n: usize,
+    previous: Option<&ClusterFile>,
+) -> Result<Vec<(u16, Option<std::net::TcpListener>)>> {
     let mut ports = Vec::with_capacity(n);
     for id in 1..=n as u64 {
         let recorded = previous
             .and_then(|p| p.heads.iter().find(|h| h.id == id))
             .map_or(0, |h| h.port);
-        if recorded != 0 || n == 1 {
-            ports.push(recorded);
-            continue;
-        }
-        let l = std::net::TcpListener::bind("127.0.0.1:0").context("choosing a free port")?;
-        ports.push(l.local_addr().context("choosing a free port")?.port());
-        held.push(l);
+        let l = if recorded != 0 {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], recorded));
+            bind_retrying(addr, REBIND_PATIENCE).with_context(|| {
+                format!("head-{id} must keep its recorded port {recorded} (its peers know it)")
+            })?
+        } else {
+            bind_for_child().context("choosing a free port")?
+        };
+        ports.push((
+            l.local_addr().context("choosing a free port")?.port(),
+            Some(l),
+        ));
     }
-    drop(held);
     Ok(ports)
 }

@@ -207,7 +207,7 @@ impl Cluster {
                 args.extend(["--spill-bytes".into(), spill_bytes.to_string()]);
             }
             let log = self.dir.log_file(&name);
-            let child = Child::spawn(&name, worker_bin, &args, token, &log)?;
+            let child = Child::spawn(&name, worker_bin, &args, token, &log, None)?;
             let pid = child.pid;
             self.children.push(child);
             self.file.workers.push(WorkerRecord {

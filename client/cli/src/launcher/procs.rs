@@ -29,13 +29,16 @@ pub struct Child {
 
 impl Child {
     /// Starts `program args` in its own process group (so a terminal's Ctrl-C reaches only
-    /// `xnai up`), with the token in its environment and its output appended to `log`.
+    /// `xnai up`), with the token in its environment and its output appended to `log`. With
+    /// `listener`, the child is handed that bound socket (`--listen-fd`, see
+    /// [`xnai_proto::handover`]) and this process closes its own copy once the child runs.
     pub fn spawn(
         name: &str,
         program: &Path,
         args: &[String],
         token: &str,
         log: &Path,
+        listener: Option<std::net::TcpListener>,
     ) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let out = std::fs::OpenOptions::new()
@@ -46,8 +49,13 @@ impl Child {
         let err = out
             .try_clone()
             .with_context(|| format!("opening {}", log.display()))?;
-        let proc = Command::new(program)
-            .args(args)
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        if let Some(l) = &listener {
+            xnai_proto::handover::pass_listener(&mut cmd, l)
+                .with_context(|| format!("handing {name} its listener"))?;
+        }
+        let proc = cmd
             .env("XNAI_TOKEN", token)
             .env("NO_COLOR", "1")
             .env(
@@ -60,6 +68,8 @@ impl Child {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {name} ({})", program.display()))?;
+        // The child holds the port now; it alone must, so a killed node's port is closed.
+        drop(listener);
         Ok(Self {
             name: name.to_string(),
             pid: proc.id(),

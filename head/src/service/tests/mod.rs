@@ -39,6 +39,7 @@ async fn head_serves_tasks_actors_and_objects_end_to_end() {
     let config = HeadConfig {
         id: 1,
         listen: "127.0.0.1:0".into(),
+        listen_fd: None,
         data_dir: dir.path().join("data"),
         token: TOKEN.into(),
         addr_file: Some(dir.path().join("addr")),
