@@ -59,8 +59,9 @@ struct Cli {
     /// 0-CPU tasks run at once at most (tasks asking for CPUs share --cpus).
     #[arg(long, default_value_t = xnai_worker::executor::DEFAULT_MAX_ZERO_CPU_TASKS)]
     max_zero_cpu_tasks: usize,
-    /// Memory the built-in `fill` tasks running at once may take together (default: a quarter
-    /// of --memory-bytes; never more than --arena-bytes); a larger fill is refused.
+    /// Memory the built-in `fill` tasks running at once may take together (default: the
+    /// --memory-bytes the worker offers to tasks; never more than --arena-bytes); a larger fill
+    /// is refused, smaller ones wait for room.
     #[arg(long, value_parser = parse_size)]
     builtin_memory_bytes: Option<u64>,
     /// CPUs offered (default: number of cores).
@@ -159,7 +160,7 @@ fn config(cli: Cli) -> anyhow::Result<Config> {
         max_zero_cpu_tasks: cli.max_zero_cpu_tasks.max(1),
         builtin_memory_bytes: cli.builtin_memory_bytes.unwrap_or(match memory_bytes {
             0 => cli.arena_bytes,
-            m => m / 4,
+            m => m,
         }),
         put_idle_timeout: Duration::from_millis(cli.put_idle_timeout_ms.max(1)),
     })

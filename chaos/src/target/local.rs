@@ -172,7 +172,10 @@ impl LocalCluster {
                 // As `xnai up` does: a full arena spills to disk (4x the arena), so a rebuild or a
                 // task output gets room instead of failing on an arena of live objects.
                 "--spill-dir".into(),
-                dir.path().join(format!("{name}-spill")).display().to_string(),
+                dir.path()
+                    .join(format!("{name}-spill"))
+                    .display()
+                    .to_string(),
             ];
             let log = dir.path().join(format!("{name}.log"));
             nodes.push(Node::new(
