@@ -3,6 +3,8 @@
 # profile from XNAI_PROFILE, release by default; or take them from XNAI_BIN_DIR), assemble a
 # root filesystem holding exactly them, every shared library `ldd` lists and the dynamic loader,
 # plus /etc/passwd and /etc/group with the non-root user xnai (10001), and build it FROM scratch.
+# It writes a CycloneDX SBOM (deploy/sbom.py) into the image and beside it, and signs the image's
+# id and the SBOM's digest with an ssh key (sign_image in lib.sh; docs/PROVENANCE.md).
 # Users who can pull base images may use deploy/Containerfile instead (see README).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -76,7 +78,17 @@ cp "$DEPLOY_DIR/Containerfile.scratch" "$CTX/Containerfile"
 "$BIN_DIR/xnai-head" --help 2>/dev/null | grep -q -- "--peers" ||
     die "$BIN_DIR/xnai-head has no --peers (Raft): rebuild from a current checkout"
 
+# The SBOM goes into the image (/usr/share/xnai/sbom.cdx.json) and beside its signature.
+mkdir -p "$ROOT/usr/share/xnai"
+SBOM_ARGS=()
+for b in "${BINS[@]}"; do SBOM_ARGS+=(--bin "$b"); done
+for lib in $(printf '%s\n' "${LIBS[@]}" | sort -u); do SBOM_ARGS+=(--lib "$lib"); done
+command -v python3 >/dev/null || die "python3 is needed to write the image SBOM"
+python3 "$DEPLOY_DIR/sbom.py" --repo "$REPO_DIR" --rootfs "$ROOT" --image "$XNAI_IMAGE" \
+    "${SBOM_ARGS[@]}" --out "$ROOT/usr/share/xnai/sbom.cdx.json" || die "writing the SBOM failed"
+
 say "$XNAI_ENGINE build -t $XNAI_IMAGE ($(du -sh "$ROOT" | cut -f1) root filesystem, ${#LIBS[@]} library paths)"
 "$XNAI_ENGINE" build -q -f "$CTX/Containerfile" -t "$XNAI_IMAGE" "$CTX" >/dev/null ||
     die "$XNAI_ENGINE build failed"
 say "built $XNAI_IMAGE"
+sign_image "$XNAI_IMAGE" "$ROOT/usr/share/xnai/sbom.cdx.json"

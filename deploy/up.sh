@@ -6,6 +6,7 @@
 # The token comes from XNAI_TOKEN, else XNAI_STATE_DIR/token, else is generated there.
 # XNAI_PROFILE=debug builds debug binaries (CI); XNAI_BIN_DIR reuses binaries already built;
 # XNAI_SKIP_BUILD=1 reuses the image; XNAI_UP_TIMEOUT (seconds, default 180) bounds the wait.
+# XNAI_TRUSTED_KEY=key.pub: start nothing unless the image's signature verifies (lib.sh).
 # Other knobs: see deploy/lib.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,6 +29,9 @@ if [[ "${XNAI_SKIP_BUILD:-0}" != 1 ]]; then
 fi
 "$XNAI_ENGINE" image inspect "$XNAI_IMAGE" >/dev/null 2>&1 ||
     die "image $XNAI_IMAGE not found: run deploy/build-image.sh"
+if [[ -n "${XNAI_TRUSTED_KEY:-}" ]]; then
+    verify_image "$XNAI_IMAGE" "$XNAI_TRUSTED_KEY"
+fi
 
 HEADS=3
 XNAI_HEAD_LIST="127.0.0.1:$XNAI_HEAD1_PORT,127.0.0.1:$XNAI_HEAD2_PORT,127.0.0.1:$XNAI_HEAD3_PORT"
