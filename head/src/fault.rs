@@ -1,11 +1,16 @@
-//! TEST-ONLY fault hook for the supervision tests (`tests/tests/raft/t60_*`): with
-//! `XNAI_TEST_RAFT_FAULT=FILE` in the environment (read once), the Raft node task reads FILE on
-//! every tick; once it holds `ID panic` or `ID disk-full` for this head's id, the task panics
-//! there, or its next persist fails as if the disk were full. Unset (the default), nothing
-//! here runs and no file is read. Never set it outside tests.
+//! TEST-ONLY fault hook for the supervision and snapshot tests (`tests/tests/raft/t60_*`,
+//! `t70_*`): with `XNAI_TEST_RAFT_FAULT=FILE` in the environment (read once), the Raft node task
+//! reads FILE on every tick; once it holds `ID panic` or `ID disk-full` for this head's id, the
+//! task panics there, or its next persist fails as if the disk were full; with
+//! `ID snapshot-crash STEP` the process exits at once after that step of installing a snapshot
+//! from the leader ([`InstallStep`]). Unset (the default), nothing here runs and no file is read.
+//! Never set it outside tests.
 
+use std::fmt;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use crate::log::LogError;
 
 /// The environment variable naming the trigger file.
 pub const FAULT_ENV: &str = "XNAI_TEST_RAFT_FAULT";
@@ -17,6 +22,70 @@ pub enum RaftFault {
     Panic,
     /// Persisting entries or the hard state fails with "no space left on device".
     DiskFull,
+    /// The process exits right after this step of a snapshot install.
+    SnapshotCrash(InstallStep),
+}
+
+/// The steps of installing a snapshot from the leader, in order; a crash after any of them
+/// leaves either the old state or the new one, and the head boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallStep {
+    /// The data is in a temporary file, fsynced.
+    DataWritten,
+    /// The file has its final name (directory fsynced).
+    Renamed,
+    /// The raft metadata points at the new snapshot (one sled transaction, flushed).
+    Switched,
+    /// The entries the snapshot replaces are gone.
+    LogCleared,
+    /// The state machine holds the snapshot's state.
+    Applied,
+}
+
+impl InstallStep {
+    /// Every step, in order.
+    pub const ALL: [InstallStep; 5] = [
+        InstallStep::DataWritten,
+        InstallStep::Renamed,
+        InstallStep::Switched,
+        InstallStep::LogCleared,
+        InstallStep::Applied,
+    ];
+
+    /// The name a trigger file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            InstallStep::DataWritten => "data-written",
+            InstallStep::Renamed => "renamed",
+            InstallStep::Switched => "switched",
+            InstallStep::LogCleared => "log-cleared",
+            InstallStep::Applied => "applied",
+        }
+    }
+}
+
+impl fmt::Display for InstallStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Called after each step of a snapshot install: `Err` stops the install (and the node) there.
+pub type StepHook = Arc<dyn Fn(InstallStep) -> Result<(), LogError> + Send + Sync>;
+
+/// The production hook for head `id`: `None` unless the fault hook is armed; when armed, it exits
+/// the process after the step the trigger file names.
+pub fn install_hook(id: u64) -> Option<StepHook> {
+    trigger_file()?;
+    Some(Arc::new(move |step| {
+        if raft_fault(id) == Some(RaftFault::SnapshotCrash(step)) {
+            eprintln!(
+                "xnai-head: crashing after snapshot install step {step} (XNAI_TEST_RAFT_FAULT)"
+            );
+            std::process::exit(86);
+        }
+        Ok(())
+    }))
 }
 
 fn trigger_file() -> Option<&'static PathBuf> {
@@ -31,7 +100,8 @@ fn trigger_file() -> Option<&'static PathBuf> {
     .as_ref()
 }
 
-/// Parse the trigger file's text: `ID panic` or `ID disk-full`, for head `id`.
+/// Parse the trigger file's text: `ID panic`, `ID disk-full` or `ID snapshot-crash STEP`, for
+/// head `id`.
 pub fn parse(text: &str, id: u64) -> Option<RaftFault> {
     let mut words = text.split_whitespace();
     let target: u64 = words.next()?.parse().ok()?;
@@ -41,6 +111,13 @@ pub fn parse(text: &str, id: u64) -> Option<RaftFault> {
     match words.next()? {
         "panic" => Some(RaftFault::Panic),
         "disk-full" => Some(RaftFault::DiskFull),
+        "snapshot-crash" => {
+            let step = words.next()?;
+            InstallStep::ALL
+                .into_iter()
+                .find(|s| s.name() == step)
+                .map(RaftFault::SnapshotCrash)
+        }
         _ => None,
     }
 }
@@ -75,5 +152,11 @@ mod tests {
         assert_eq!(parse("2 melt", 2), None);
         assert_eq!(parse("", 2), None);
         assert_eq!(parse("x panic", 2), None);
+        assert_eq!(
+            parse("2 snapshot-crash switched", 2),
+            Some(RaftFault::SnapshotCrash(InstallStep::Switched))
+        );
+        assert_eq!(parse("2 snapshot-crash", 2), None);
+        assert_eq!(parse("2 snapshot-crash sideways", 2), None);
     }
 }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use xnai_head::HeadConfig;
 use xnai_head::raft::{
-    DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_SNAPSHOT_EVERY, RaftConfig, parse_peers,
+    DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_SNAPSHOT_EVERY, RaftConfig,
+    chunks::DEFAULT_MAX_SNAPSHOT_BYTES, parse_peers,
 };
 use xnai_proto::timings::DEFAULT_WORKER_LEASE;
 
@@ -52,6 +53,9 @@ struct Args {
     /// Log entries between snapshots (0: never).
     #[arg(long, env = "XNAI_SNAPSHOT_EVERY", default_value_t = DEFAULT_SNAPSHOT_EVERY)]
     snapshot_every: u64,
+    /// Largest snapshot this head accepts from another head, in bytes.
+    #[arg(long, env = "XNAI_MAX_SNAPSHOT_BYTES", default_value_t = DEFAULT_MAX_SNAPSHOT_BYTES)]
+    max_snapshot_bytes: u64,
     /// The initial Raft group, this head included: `1=host:port,2=host:port,3=host:port`.
     /// Without it the head is a one-head group.
     #[arg(long, value_parser = parse_peers, default_value = "")]
@@ -159,6 +163,7 @@ async fn serve() -> anyhow::Result<()> {
             tick: std::time::Duration::from_millis(args.tick_ms.max(1)),
             election_tick: args.election_tick,
             heartbeat_tick: args.heartbeat_tick,
+            max_snapshot_bytes: args.max_snapshot_bytes,
         },
     };
     xnai_head::run(config, shutdown_signal()).await?;

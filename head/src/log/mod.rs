@@ -45,6 +45,21 @@ pub enum LogError {
         /// What is wrong.
         reason: String,
     },
+    /// A log entry or snapshot is in a format this head does not read (written by a newer
+    /// version): the head stops rather than skip it and diverge.
+    #[error(
+        "{what} at index {index} has format version {version}, but this head reads versions up to {known}: upgrade this head"
+    )]
+    UnknownFormat {
+        /// "raft entry" or "snapshot".
+        what: &'static str,
+        /// Log index.
+        index: u64,
+        /// The version found.
+        version: u8,
+        /// The newest version this head reads.
+        known: u8,
+    },
     /// The log stopped (shut down or a fatal storage error).
     #[error("the command log is stopped")]
     Closed,

@@ -168,7 +168,8 @@ async fn open_three_on_sled(dir: &std::path::Path, every: u64) -> crate::raft::s
             .path(dir.join(id.to_string()))
             .open()
             .expect("open sled");
-        crate::raft::storage::SledStorage::open(db).expect("raft storage")
+        let snaps = dir.join(format!("{id}-snapshots"));
+        crate::raft::storage::SledStorage::open(db, &snaps).expect("raft storage")
     })
     .await
 }

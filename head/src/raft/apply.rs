@@ -1,9 +1,10 @@
 //! Applying committed entries to the state machine on every head: normal entries (a batch of
 //! proposals, one group commit) go through [`ControlState::apply`]; membership entries change
 //! the conf state and the address book. Outcomes are routed back to waiting proposers by the
-//! entry's (term, index); snapshots (bincode of the state, the applied index and the address
-//! book) are written every `snapshot_every` applied entries, or sooner once the log since the
-//! last one outweighs it, and the log is compacted. The applier does no I/O besides storage: it
+//! entry's (term, index). The applier says when a snapshot is due (every `snapshot_every`
+//! applied entries, or sooner once the log since the last one outweighs it) and hands the node a
+//! [`SnapshotJob`] (a copy of the state) to build off the loop; the built snapshot comes back to
+//! [`Applier::finish_snapshot`], which compacts the log. The applier does no I/O besides storage: it
 //! returns the membership changes ([`PeerChanges`]) and the node tells its transport, so
 //! membership is unit-tested without a network.
 
@@ -12,15 +13,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use protobuf::Message as _;
 use raft::RawNode;
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2, EntryType, Snapshot};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::codec::{decode_entry, decode_snapshot, encode_snapshot};
 use super::hooks::Hooks;
 use super::mailbox::{ConfReply, Reply, clone_err};
 use super::storage::RaftStorage;
 use super::{EffectSink, Peers};
 use crate::log::{AppliedBatch, LogError, SharedState};
-use crate::state::{Command, ControlState, Outcome};
+use crate::state::{ControlState, Outcome};
 
 /// Who waits for an entry.
 pub(crate) enum Pending {
@@ -61,75 +62,6 @@ impl Pending {
     }
 }
 
-/// A snapshot's data as written.
-#[derive(Serialize)]
-struct SnapshotRef<'a> {
-    index: u64,
-    state: &'a ControlState,
-    peers: &'a BTreeMap<u64, String>,
-}
-
-/// A snapshot's data as read (same layout as [`SnapshotRef`]).
-#[derive(Deserialize, Default)]
-pub(crate) struct SnapshotData {
-    pub(crate) index: u64,
-    pub(crate) state: ControlState,
-    pub(crate) peers: BTreeMap<u64, String>,
-}
-
-fn bincode_err(what: &'static str, e: impl ToString) -> LogError {
-    LogError::Encode {
-        what,
-        reason: e.to_string(),
-    }
-}
-
-/// Encode a group commit: the commands of each proposal.
-pub(crate) fn encode_entry(batches: &[Vec<Command>]) -> Result<Vec<u8>, LogError> {
-    bincode::serde::encode_to_vec(batches, bincode::config::standard())
-        .map_err(|e| bincode_err("raft entry", e))
-}
-
-fn decode_entry(index: u64, data: &[u8]) -> Result<Vec<Vec<Command>>, LogError> {
-    bincode::serde::decode_from_slice(data, bincode::config::standard())
-        .map(|(v, _)| v)
-        .map_err(|e| LogError::Corrupt {
-            index,
-            reason: e.to_string(),
-        })
-}
-
-/// Encode snapshot data for `index`.
-pub(crate) fn encode_snapshot(
-    index: u64,
-    state: &ControlState,
-    peers: &BTreeMap<u64, String>,
-) -> Result<Vec<u8>, LogError> {
-    let r = SnapshotRef {
-        index,
-        state,
-        peers,
-    };
-    bincode::serde::encode_to_vec(&r, bincode::config::standard())
-        .map_err(|e| bincode_err("snapshot", e))
-}
-
-/// Decode snapshot data; empty data is the empty state (the bootstrap snapshot).
-pub(crate) fn decode_snapshot(index: u64, data: &[u8]) -> Result<SnapshotData, LogError> {
-    if data.is_empty() {
-        return Ok(SnapshotData {
-            index,
-            ..Default::default()
-        });
-    }
-    bincode::serde::decode_from_slice(data, bincode::config::standard())
-        .map(|(v, _)| v)
-        .map_err(|e| LogError::Corrupt {
-            index,
-            reason: format!("snapshot: {e}"),
-        })
-}
-
 /// The state machine side of the node.
 pub(crate) struct Applier {
     pub(crate) state: SharedState,
@@ -147,6 +79,8 @@ pub(crate) struct Applier {
     pub(crate) log_bytes: u64,
     /// Size of the last snapshot's data (0 before the first).
     pub(crate) snapshot_bytes: u64,
+    /// A snapshot is being built off the loop (at most one at a time).
+    pub(crate) building: bool,
     /// Test-only observation and fault points (empty in production).
     pub(crate) hooks: Hooks,
 }
@@ -287,11 +221,13 @@ impl Applier {
                         }
                     }
                     Err(err) => {
-                        // Every head decodes the same bytes the same way: skipping is safe.
-                        tracing::error!(index, error = %err, "skipping an undecodable entry");
+                        // Skipping would let this head diverge from any head that reads the
+                        // entry: stop here (the node task ends, and the head with it).
+                        tracing::error!(index, error = %err, "cannot decode a committed entry; stopping this head");
                         if let Some(p) = pending {
                             p.fail(&err);
                         }
+                        return Err(err);
                     }
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
@@ -371,38 +307,79 @@ impl Applier {
         })
     }
 
-    /// Snapshot and compact once `snapshot_every` entries were applied since the last one, or
-    /// once the entries since then hold more bytes than [`SNAPSHOT_LOG_RATIO`] times the last
-    /// snapshot (and at least [`SNAPSHOT_MIN_LOG_BYTES`]): large entries (inline arguments)
-    /// would otherwise pile up on disk far beyond the state they describe.
-    pub(crate) async fn maybe_snapshot<S: RaftStorage>(
+    /// A snapshot job once one is due and none is being built: `snapshot_every` entries were
+    /// applied since the last one, or the entries since then hold more bytes than
+    /// [`SNAPSHOT_LOG_RATIO`] times the last snapshot (and at least [`SNAPSHOT_MIN_LOG_BYTES`]:
+    /// large entries, inline arguments, would otherwise pile up on disk far beyond the state
+    /// they describe), or a membership change asked for one. The job holds a copy of the state
+    /// (cloned under the read lock), so the node's loop goes on while it is encoded and written.
+    pub(crate) fn snapshot_job<S: RaftStorage>(
         &mut self,
         storage: &S,
         peers: &Peers,
-    ) -> Result<(), LogError> {
+    ) -> Option<SnapshotJob> {
         let by_bytes = self.log_bytes
             >= SNAPSHOT_MIN_LOG_BYTES.max(SNAPSHOT_LOG_RATIO.saturating_mul(self.snapshot_bytes));
         let due = self.snapshot_every > 0
             && (self.applied >= self.snapshot_index + self.snapshot_every || by_bytes);
-        if !(due || self.force_snapshot) || self.applied <= self.snapshot_index {
+        if self.building || !(due || self.force_snapshot) || self.applied <= self.snapshot_index {
+            return None;
+        }
+        self.building = true;
+        self.force_snapshot = false;
+        self.log_bytes = 0;
+        Some(SnapshotJob {
+            index: self.applied,
+            term: self.applied_term,
+            conf_state: storage.conf_state(),
+            peers: peers.all(),
+            state: self.state.read(|s| s.clone()),
+        })
+    }
+
+    /// A snapshot built off the loop is ready: keep it and compact the log, unless a newer
+    /// snapshot (from the leader) arrived meanwhile.
+    pub(crate) fn finish_snapshot<S: RaftStorage>(
+        &mut self,
+        built: Result<Snapshot, LogError>,
+        storage: &S,
+    ) -> Result<(), LogError> {
+        self.building = false;
+        let snap = built?;
+        let index = snap.get_metadata().index;
+        if index <= storage.stored_snapshot().get_metadata().index {
+            tracing::debug!(index, "a newer snapshot arrived while this one was built");
             return Ok(());
         }
-        self.force_snapshot = false;
-        let index = self.applied;
-        let book = peers.all();
-        let data = self.state.read(|s| encode_snapshot(index, s, &book))?;
-        self.snapshot_bytes = data.len() as u64;
-        self.log_bytes = 0;
+        storage.compact_to(&snap)?;
+        self.snapshot_index = index;
+        self.snapshot_bytes = snap.get_data().len() as u64;
+        tracing::debug!(index, "snapshot written, raft log compacted");
+        Ok(())
+    }
+}
+
+/// What a snapshot needs, copied from the node at one applied index.
+pub(crate) struct SnapshotJob {
+    pub(crate) index: u64,
+    pub(crate) term: u64,
+    pub(crate) conf_state: raft::eraftpb::ConfState,
+    pub(crate) peers: BTreeMap<u64, String>,
+    pub(crate) state: ControlState,
+}
+
+impl SnapshotJob {
+    /// Encode the snapshot and write its data where the storage keeps it (blocking: run it off
+    /// the node's loop).
+    pub(crate) fn build<S: RaftStorage>(self, storage: &S) -> Result<Snapshot, LogError> {
+        let data = encode_snapshot(self.index, &self.state, &self.peers)?;
         let mut snap = Snapshot::default();
         snap.set_data(data.into());
         let meta = snap.mut_metadata();
-        meta.index = index;
-        meta.term = self.applied_term;
-        meta.set_conf_state(storage.conf_state());
-        storage.compact_to(&snap)?;
-        storage.flush().await?;
-        self.snapshot_index = index;
-        tracing::debug!(index, "snapshot written, raft log compacted");
-        Ok(())
+        meta.index = self.index;
+        meta.term = self.term;
+        meta.set_conf_state(self.conf_state);
+        storage.stage_snapshot(&snap)?;
+        Ok(snap)
     }
 }

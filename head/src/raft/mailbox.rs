@@ -48,6 +48,9 @@ pub(crate) enum Msg {
     Unreachable(u64),
     /// A snapshot message to a peer was delivered (true) or not.
     SnapshotSent(u64, bool),
+    /// A snapshot build off the node's loop ended: take its result now (a wake-up only; the
+    /// node also looks on every tick).
+    SnapshotBuilt,
 }
 
 /// LogError is not Clone (it wraps sled errors); rebuild the retriable ones.

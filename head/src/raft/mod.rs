@@ -13,6 +13,8 @@
 //! had when the read arrived); no clock-based lease is used.
 
 mod apply;
+pub mod chunks;
+mod codec;
 mod hooks;
 mod logger;
 pub(crate) mod mailbox;
@@ -25,6 +27,8 @@ pub mod transport;
 
 #[cfg(test)]
 mod apply_tests;
+#[cfg(test)]
+mod install_tests;
 #[cfg(test)]
 pub(crate) mod sim;
 
@@ -69,6 +73,8 @@ pub struct RaftConfig {
     pub election_tick: usize,
     /// Heartbeat interval in ticks.
     pub heartbeat_tick: usize,
+    /// Largest snapshot this head accepts from a peer, in bytes.
+    pub max_snapshot_bytes: u64,
 }
 
 impl RaftConfig {
@@ -83,6 +89,7 @@ impl RaftConfig {
             tick: DEFAULT_TICK,
             election_tick: DEFAULT_ELECTION_TICK,
             heartbeat_tick: DEFAULT_HEARTBEAT_TICK,
+            max_snapshot_bytes: chunks::DEFAULT_MAX_SNAPSHOT_BYTES,
         }
     }
 }

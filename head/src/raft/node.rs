@@ -1,15 +1,17 @@
 //! The one task that owns the [`RawNode`]. It reads one message enum ([`Msg`]) plus a tick,
 //! batches concurrent proposals into one entry (group commit), and handles each `Ready` in the
 //! documented order: send messages, apply the snapshot, apply committed entries, persist entries
-//! and hard state (one fsync), send persisted messages, advance, then the light ready.
+//! and hard state (one fsync), send persisted messages, advance, then the light ready. Snapshots
+//! are built off the loop ([`SnapshotJob`], on the blocking pool; at most one at a time) and
+//! their result is switched to, and the log compacted, at the top of a later turn.
 
 use std::collections::HashMap;
 
 use raft::eraftpb::{ConfChange, ConfChangeType};
 use raft::{RawNode, StateRole};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::apply::{Applier, PeerChanges, Pending};
+use super::apply::{Applier, PeerChanges, Pending, SnapshotJob};
 use super::mailbox::{ConfReply, Msg, ReadReply, Reply, clone_err};
 use super::storage::RaftStorage;
 use super::transport::Transport;
@@ -31,6 +33,16 @@ pub(crate) struct Node<S: RaftStorage, T: Transport> {
     pub(crate) reads: HashMap<Vec<u8>, ReadReply>,
     pub(crate) read_seq: u64,
     pub(crate) pid: u32,
+    /// The node's own mailbox, for snapshot builds to report back (weak: the node stops once
+    /// every other sender is gone).
+    pub(crate) mailbox: mpsc::WeakSender<Msg>,
+    /// Where the snapshot build in flight leaves its result.
+    pub(crate) built: Option<oneshot::Receiver<Result<raft::eraftpb::Snapshot, LogError>>>,
+    /// Build snapshots as tokio tasks instead of on the blocking pool (the simulation: its
+    /// paused clock must not run ahead while a build is in progress, or seeds would not replay).
+    pub(crate) build_in_task: bool,
+    /// The snapshot build in flight, awaited before the node stops (it holds the storage).
+    pub(crate) build_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<S: RaftStorage, T: Transport> Node<S, T> {
@@ -87,7 +99,7 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
                 },
             }
             self.propose_batch(batch);
-            if let Err(e) = self.on_ready().await {
+            if let Err(e) = self.turn().await {
                 tracing::error!(error = %e, "raft node stopped after a storage failure; restart the head");
                 // Nothing waiting is acknowledged: every proposer and reader gets the cause.
                 let cause = e.to_string();
@@ -95,6 +107,7 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
                 for (_, r) in self.reads.drain() {
                     let _ = r.send(Err(LogError::Failed(cause.clone())));
                 }
+                self.wait_build().await;
                 return Err(e);
             }
             self.publish();
@@ -103,6 +116,7 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
         for (_, r) in self.reads.drain() {
             let _ = r.send(Err(LogError::Closed));
         }
+        self.wait_build().await;
         if let Err(e) = self.storage.flush().await {
             tracing::warn!(error = %e, "final flush of the raft storage failed");
         }
@@ -138,6 +152,7 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
             }
             Msg::ConfChange { change, reply } => self.propose_conf_change(change, reply),
             Msg::Unreachable(id) => self.raw.report_unreachable(id),
+            Msg::SnapshotBuilt => {}
             Msg::SnapshotSent(id, ok) => {
                 let status = if ok {
                     raft::SnapshotStatus::Finish
@@ -162,7 +177,7 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
             return;
         }
         let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let data = match super::apply::encode_entry(&commands) {
+        let data = match super::codec::encode_entry(&commands) {
             Ok(d) => d,
             Err(e) => {
                 for reply in replies {
@@ -248,6 +263,61 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
         }
     }
 
+    /// One loop turn's work after the mailbox: switch to a snapshot built meanwhile, handle the
+    /// `Ready`, and start a snapshot build if one is due.
+    async fn turn(&mut self) -> Result<(), LogError> {
+        if let Some(rx) = &mut self.built {
+            let result = match rx.try_recv() {
+                Ok(result) => Some(result),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    Some(Err(LogError::Failed("the snapshot build died".into())))
+                }
+            };
+            if let Some(result) = result {
+                self.built = None;
+                self.applier.finish_snapshot(result, &self.storage)?;
+            }
+        }
+        self.on_ready().await?;
+        if let Some(job) = self.applier.snapshot_job(&self.storage, &self.peers) {
+            self.spawn_build(job);
+        }
+        Ok(())
+    }
+
+    /// Let a snapshot build in flight finish (its result is dropped): a restarted node must
+    /// find the storage released.
+    async fn wait_build(&mut self) {
+        if let Some(h) = self.build_task.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// Encode and write a snapshot off the loop; the result comes back through a oneshot the
+    /// node checks every turn, and a mailbox message wakes it up.
+    fn spawn_build(&mut self, job: SnapshotJob) {
+        let storage = self.storage.clone();
+        let mailbox = self.mailbox.clone();
+        let in_task = self.build_in_task;
+        let (tx, rx) = oneshot::channel();
+        self.built = Some(rx);
+        self.build_task = Some(tokio::spawn(async move {
+            let result = if in_task {
+                job.build(&storage)
+            } else {
+                tokio::task::spawn_blocking(move || job.build(&storage))
+                    .await
+                    .unwrap_or_else(|e| Err(LogError::Failed(format!("snapshot build died: {e}"))))
+            };
+            let _ = tx.send(result);
+            if let Some(wake) = mailbox.upgrade() {
+                // A full inbox only delays the result to the next tick.
+                let _ = wake.try_send(Msg::SnapshotBuilt);
+            }
+        }));
+    }
+
     /// Handle one `Ready` (if any) in raft-rs's documented order.
     async fn on_ready(&mut self) -> Result<(), LogError> {
         if !self.raw.has_ready() {
@@ -262,6 +332,8 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
             let snap = rd.snapshot().clone();
             self.storage.apply_snapshot(&snap)?;
             self.applier.install_snapshot(&snap, &self.peers)?;
+            self.storage
+                .install_step(crate::fault::InstallStep::Applied)?;
             must_flush = true;
         }
         let committed = rd.take_committed_entries();
@@ -300,9 +372,6 @@ impl<S: RaftStorage, T: Transport> Node<S, T> {
         let changes = (self.applier).apply(committed, &mut self.raw, &self.storage, &self.peers)?;
         self.on_peer_changes(changes);
         self.raw.advance_apply();
-        self.applier
-            .maybe_snapshot(&self.storage, &self.peers)
-            .await?;
         if self.raw.raft.state != StateRole::Leader {
             if self.applier.has_pending() {
                 self.applier.fail_all(self.not_leader());

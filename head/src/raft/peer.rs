@@ -1,7 +1,9 @@
 //! `xnai.v1.Peer`: the head-to-head service. `Deliver` checks the cluster id, the sender and
 //! every message before any reaches the node (a bad batch is refused whole, with a status that
-//! says why, and the group never sees it); `Identify` and `Status` describe this head. Also the
-//! client side of `Identify`/`Status` used by AddHead and ClusterStatus.
+//! says why, and the group never sees it); `DeliverSnapshot` does the same for one snapshot
+//! message streamed in chunks (reassembled and decoded by [`super::chunks::Reassembly`] first);
+//! `Identify` and `Status` describe this head. Also the client side of `Identify`/`Status` used
+//! by AddHead and ClusterStatus.
 
 use std::time::Duration;
 
@@ -15,9 +17,12 @@ use xnai_proto::pb;
 use xnai_proto::pb::peer_client::PeerClient;
 
 use super::NodeStatus;
+use super::chunks::Reassembly;
 use super::mailbox::Msg;
 
-/// Largest peer message (snapshots travel in one message).
+/// Largest peer message: a batch of raft messages (up to 256 appends of about 1 MiB each).
+/// Snapshots are not bound by it: they travel in chunks of
+/// [`super::chunks::SNAPSHOT_CHUNK_BYTES`] through `DeliverSnapshot`.
 pub const PEER_MESSAGE_BYTES: usize = 256 << 20;
 /// How long Identify/Status calls to another head may take.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(800);
@@ -28,6 +33,7 @@ pub struct PeerApi {
     cluster_id: String,
     node: mpsc::Sender<Msg>,
     status: watch::Receiver<NodeStatus>,
+    max_snapshot_bytes: u64,
 }
 
 impl PeerApi {
@@ -36,37 +42,44 @@ impl PeerApi {
         cluster_id: String,
         node: mpsc::Sender<Msg>,
         status: watch::Receiver<NodeStatus>,
+        max_snapshot_bytes: u64,
     ) -> Self {
         Self {
             id,
             cluster_id,
             node,
             status,
+            max_snapshot_bytes,
         }
     }
 
-    /// Check a batch and decode it; the error says what is wrong.
-    fn check(&self, r: &pb::PeerMessages) -> Result<Vec<Message>, Status> {
-        if r.cluster_id != self.cluster_id {
+    /// Check the sender: same cluster, another head, a member (or anyone while this head waits
+    /// to join).
+    fn check_sender(&self, cluster_id: &str, from: u64) -> Result<(), Status> {
+        if cluster_id != self.cluster_id {
             return Err(Status::failed_precondition(format!(
-                "cluster id mismatch: head {} belongs to cluster {:?}, the sender (head {}) to {:?}",
-                self.id, self.cluster_id, r.from, r.cluster_id
+                "cluster id mismatch: head {} belongs to cluster {:?}, the sender (head {from}) to {cluster_id:?}",
+                self.id, self.cluster_id
             )));
         }
-        if r.from == 0 || r.from == self.id {
+        if from == 0 || from == self.id {
             return Err(Status::invalid_argument(format!(
-                "bad sender id {}: must be another head's non-zero id",
-                r.from
+                "bad sender id {from}: must be another head's non-zero id"
             )));
         }
         let voters = self.status.borrow().voters.clone();
         // A head waiting to join knows no members yet: it accepts the leader that adds it.
-        if !voters.is_empty() && !voters.contains(&r.from) {
+        if !voters.is_empty() && !voters.contains(&from) {
             return Err(Status::permission_denied(format!(
-                "head {} is not a member of this group (members: {voters:?})",
-                r.from
+                "head {from} is not a member of this group (members: {voters:?})"
             )));
         }
+        Ok(())
+    }
+
+    /// Check a batch and decode it; the error says what is wrong.
+    fn check(&self, r: &pb::PeerMessages) -> Result<Vec<Message>, Status> {
+        self.check_sender(&r.cluster_id, r.from)?;
         let mut out = Vec::with_capacity(r.messages.len());
         for (i, bytes) in r.messages.iter().enumerate() {
             let m = Message::parse_from_bytes(bytes).map_err(|e| {
@@ -99,6 +112,46 @@ impl pb::peer_server::Peer for PeerApi {
                 from: r.from,
                 address: r.from_address,
                 messages,
+            })
+            .await
+            .map_err(|_| Status::unavailable("this head is shutting down"))?;
+        Ok(Response::new(pb::PeerAck {}))
+    }
+
+    async fn deliver_snapshot(
+        &self,
+        req: Request<tonic::Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::PeerAck>, Status> {
+        let mut stream = req.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let from = first.from;
+        let received = async {
+            self.check_sender(&first.cluster_id, first.from)?;
+            let mut r = Reassembly::start(first, self.id, self.max_snapshot_bytes)?;
+            while let Some(chunk) = stream.message().await? {
+                r.push(&chunk.data)?;
+            }
+            let address = r.from_address.clone();
+            Ok::<_, Status>((address, r.finish()?))
+        }
+        .await;
+        let (address, message) = received.inspect_err(|s| {
+            tracing::warn!(from, error = %s.message(), "refused a snapshot from a peer");
+        })?;
+        tracing::info!(
+            from,
+            index = message.get_snapshot().get_metadata().index,
+            bytes = message.get_snapshot().get_data().len(),
+            "snapshot received from a peer"
+        );
+        self.node
+            .send(Msg::FromPeer {
+                from,
+                address,
+                messages: vec![message],
             })
             .await
             .map_err(|_| Status::unavailable("this head is shutting down"))?;

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, watch};
 use xnai_proto::auth::TokenInject;
 use xnai_proto::supervise::Supervisor;
 
-use super::apply::{Applier, decode_snapshot, encode_snapshot};
+use super::apply::Applier;
+use super::codec::{decode_snapshot, encode_snapshot};
 use super::hooks::Hooks;
 use super::mailbox::Msg;
 use super::node::Node;
@@ -30,6 +31,9 @@ use crate::state::ControlState;
 /// Bytes of sled page cache a head keeps (its RSS grew toward sled's 1 GiB default).
 pub const SLED_CACHE_BYTES: u64 = 64 << 20;
 
+/// The directory (under the data directory) of snapshot data files.
+pub const SNAPSHOT_DIR: &str = "raft-snapshots";
+
 /// What a test may change when starting a node; production uses the defaults.
 #[derive(Clone, Default)]
 pub(crate) struct StartOptions {
@@ -39,6 +43,9 @@ pub(crate) struct StartOptions {
     /// `[election_tick, 2 * election_tick)`: raft draws it from an unseeded RNG, so a
     /// simulation that must replay from its seed picks each head's timeout itself.
     pub(crate) fixed_election_tick: Option<usize>,
+    /// Build snapshots as tokio tasks, not on the blocking pool (the simulation, so a seed
+    /// replays on paused time).
+    pub(crate) build_in_task: bool,
     /// Spawn the node task under this supervisor (production: a dead node stops the head);
     /// without one (simulation) a failed node only logs why.
     pub(crate) supervisor: Option<Supervisor>,
@@ -85,7 +92,8 @@ impl RaftLog {
             .path(data_dir)
             .cache_capacity(SLED_CACHE_BYTES)
             .open()?;
-        let storage = SledStorage::open(db)?;
+        let storage = SledStorage::open(db, &data_dir.join(SNAPSHOT_DIR))?
+            .with_install_hook(crate::fault::install_hook(cfg.id));
         let (id, cluster_id, me) = (cfg.id, cfg.cluster_id.clone(), address.clone());
         let inject = token.clone();
         let transport =
@@ -190,6 +198,7 @@ impl RaftLog {
                 force_snapshot: false,
                 log_bytes: 0,
                 snapshot_bytes: snap.get_data().len() as u64,
+                building: false,
                 hooks: options.hooks,
             },
             transport,
@@ -198,6 +207,10 @@ impl RaftLog {
             reads: Default::default(),
             read_seq: 0,
             pid: std::process::id(),
+            mailbox: tx.downgrade(),
+            built: None,
+            build_in_task: options.build_in_task,
+            build_task: None,
         };
         let (stop, stop_rx) = watch::channel(false);
         let run = node.run(rx, stop_rx, cfg.tick);
@@ -209,7 +222,13 @@ impl RaftLog {
                 }
             }),
         };
-        let peer = PeerApi::new(cfg.id, cfg.cluster_id.clone(), tx.clone(), status.clone());
+        let peer = PeerApi::new(
+            cfg.id,
+            cfg.cluster_id.clone(),
+            tx.clone(),
+            status.clone(),
+            cfg.max_snapshot_bytes,
+        );
         let log = RaftLog {
             id: cfg.id,
             cluster_id: cfg.cluster_id.clone(),

@@ -30,8 +30,8 @@ pub struct Limits {
     pub dead_workers: usize,
     /// Dead actors kept, so their callers can read why (default 1,000).
     pub dead_actors: usize,
-    /// Inline argument bytes all kept task and actor records may hold (default 128 MiB, half
-    /// of the largest snapshot a peer accepts).
+    /// Inline argument bytes all kept task and actor records may hold (default 128 MiB: every
+    /// snapshot carries them, and a snapshot is copied, encoded and sent whole).
     pub inline_arg_bytes: u64,
 }
 

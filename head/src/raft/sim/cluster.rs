@@ -85,6 +85,7 @@ impl Cluster {
             tick: TICK,
             election_tick: ELECTION_TICKS.start,
             heartbeat_tick: HEARTBEAT_TICK,
+            max_snapshot_bytes: crate::raft::chunks::DEFAULT_MAX_SNAPSHOT_BYTES,
         };
         let checker = self.checker.clone();
         let hooks = Hooks {
@@ -95,6 +96,7 @@ impl Cluster {
             hooks,
             fixed_election_tick: Some(self.rng.random_range(ELECTION_TICKS)),
             supervisor: None,
+            build_in_task: true,
         };
         let net = self.net.clone();
         let token = TokenInject::new("sim").expect("printable token");

@@ -47,6 +47,7 @@ pub(crate) async fn open_group<S: RaftStorage>(
             tick: Duration::from_millis(10),
             election_tick: 10,
             heartbeat_tick: 2,
+            max_snapshot_bytes: crate::raft::chunks::DEFAULT_MAX_SNAPSHOT_BYTES,
         };
         let net = net.clone();
         let started = RaftLog::start(

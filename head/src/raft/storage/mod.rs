@@ -4,7 +4,10 @@
 //! `MemStorage`, so the fake cannot drift from the real thing.
 
 mod sled_storage;
+mod snapshot_files;
 
+#[cfg(test)]
+mod install_tests;
 #[cfg(test)]
 mod memory;
 #[cfg(test)]
@@ -51,6 +54,17 @@ pub trait RaftStorage: Storage + Clone + Send + Sync + 'static {
     /// Keep `snap` (taken locally at an applied index) as the latest snapshot and drop the
     /// entries it covers.
     fn compact_to(&self, snap: &Snapshot) -> Result<(), LogError>;
+
+    /// Write `snap`'s data where [`RaftStorage::compact_to`] will look for it, from any thread
+    /// (off the node's loop); nothing points at it until `compact_to`. Default: nothing to do.
+    fn stage_snapshot(&self, _snap: &Snapshot) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// The node finished step `s` of installing a snapshot: run the test hook, if any.
+    fn install_step(&self, _s: crate::fault::InstallStep) -> Result<(), LogError> {
+        Ok(())
+    }
 
     /// Make every write so far durable.
     fn flush(&self) -> impl Future<Output = Result<(), LogError>> + Send;

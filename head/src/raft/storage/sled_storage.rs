@@ -1,24 +1,38 @@
 //! [`SledStorage`]: the production [`RaftStorage`], raft-rs's [`Storage`] on sled. Entries live
 //! in one tree keyed by big-endian index; hard state, conf state and the head address book live
-//! in a meta tree; the latest snapshot (metadata and data) has a tree of its own, because sled
-//! rewrites a whole tree page (large values as blob files) when it consolidates one, and the hard
-//! state changes on every Ready. Writes go through the owner task only; each is followed by
+//! in a meta tree; the latest snapshot's metadata and the name of its data file have a tree of
+//! their own, and the data a file ([`SnapshotFiles`]). Switching to a new snapshot is one sled
+//! transaction over both trees (for a snapshot from the leader: metadata, conf state, hard state
+//! and a marker that the old log must go), made after the file is durable; a crash at any point
+//! leaves the old snapshot or the new one, and [`SledStorage::open`] finishes the job (clears a
+//! marked log, removes stray files). Writes go through the owner task only; each is followed by
 //! [`RaftStorage::flush`] (an fsync) before anything that depends on it is sent or acknowledged.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+use sled::Transactional as _;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::RaftStorage;
+use super::snapshot_files::{SnapshotFiles, step};
 
+use crate::fault::{InstallStep, StepHook};
 use crate::log::LogError;
 
 const HARD_STATE: &[u8] = b"hard_state";
 const CONF_STATE: &[u8] = b"conf_state";
 const SNAPSHOT: &[u8] = b"snapshot";
+/// The name of the latest snapshot's data file (absent: the data is inline, as written before
+/// snapshot files existed).
+const SNAPSHOT_FILE: &[u8] = b"snapshot_file";
+/// Set in the switch to a snapshot from the leader, removed once the old log is cleared: if
+/// present at open, the log is cleared then.
+const REPLACING_LOG: &[u8] = b"replacing_log";
 const PEERS: &[u8] = b"peers";
 
 /// What the storage caches in memory (read on every raft call).
@@ -38,7 +52,10 @@ pub struct SledStorage {
     entries: sled::Tree,
     meta: sled::Tree,
     snapshots: sled::Tree,
+    files: SnapshotFiles,
     cache: Arc<RwLock<Cache>>,
+    /// Test hook run after each step of a snapshot install (`XNAI_TEST_RAFT_FAULT` or a test).
+    hook: Option<StepHook>,
 }
 
 fn key(index: u64) -> [u8; 8] {
@@ -64,11 +81,13 @@ fn encode_pb(what: &'static str, m: &impl protobuf::Message) -> Result<Vec<u8>, 
 }
 
 impl SledStorage {
-    /// Open the raft trees in `db` and load the cached state.
-    pub fn open(db: sled::Db) -> Result<Self, LogError> {
+    /// Open the raft trees in `db` (snapshot files under `snapshot_dir`), finish a snapshot
+    /// switch a crash interrupted, and load the cached state.
+    pub fn open(db: sled::Db, snapshot_dir: &Path) -> Result<Self, LogError> {
         let entries = db.open_tree("raft_entries")?;
         let meta = db.open_tree("raft_meta")?;
         let snapshots = db.open_tree("raft_snapshot")?;
+        let files = SnapshotFiles::open(snapshot_dir)?;
         let mut cache = Cache::default();
         if let Some(b) = meta.get(HARD_STATE)? {
             cache.hard_state = HardState::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
@@ -80,19 +99,53 @@ impl SledStorage {
         if let Some(b) = snapshots.get(SNAPSHOT)?.or(meta.get(SNAPSHOT)?) {
             cache.snapshot = Snapshot::parse_from_bytes(&b).map_err(|e| corrupt(0, e))?;
         }
+        let file = match snapshots.get(SNAPSHOT_FILE)? {
+            Some(b) => Some(String::from_utf8(b.to_vec()).map_err(|e| corrupt(0, e))?),
+            None => None,
+        };
+        if let Some(name) = &file {
+            cache.snapshot.set_data(files.read(name)?.into());
+        }
+        files.clean(file.as_deref(), true);
+        let snap_index = cache.snapshot.get_metadata().index;
+        if meta.get(REPLACING_LOG)?.is_some() {
+            // A snapshot from the leader was switched to, but its old log not yet cleared.
+            entries.clear()?;
+            meta.remove(REPLACING_LOG)?;
+            db.flush()?;
+            tracing::info!(
+                index = snap_index,
+                "finished installing a snapshot after a restart"
+            );
+        }
         cache.last_index = match entries.last()? {
             Some((k, _)) => <[u8; 8]>::try_from(k.as_ref())
                 .map(u64::from_be_bytes)
-                .map_err(|_| corrupt(0, "bad entry key"))?,
-            None => cache.snapshot.get_metadata().index,
+                .map_err(|_| corrupt(0, "bad entry key"))?
+                .max(snap_index),
+            None => snap_index,
         };
         Ok(Self {
             db,
             entries,
             meta,
             snapshots,
+            files,
             cache: Arc::new(RwLock::new(cache)),
+            hook: None,
         })
+    }
+
+    /// Run `hook` after each step of a snapshot install (tests and the fault hook).
+    pub fn with_install_hook(mut self, hook: Option<StepHook>) -> Self {
+        self.hook = hook;
+        self
+    }
+
+    /// The snapshot files (tests).
+    #[cfg(test)]
+    pub(crate) fn files(&self) -> &SnapshotFiles {
+        &self.files
     }
 
     fn read<R>(&self, f: impl FnOnce(&Cache) -> R) -> R {
@@ -108,13 +161,53 @@ impl SledStorage {
     }
 }
 
+/// What a snapshot switch writes besides the snapshot itself (a snapshot from the leader).
+struct Replace<'a> {
+    conf_state: &'a ConfState,
+    hard_state: &'a HardState,
+}
+
 impl SledStorage {
-    /// Write `snap` to the snapshot tree (dropping a copy an older version kept in `meta`).
-    fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
-        self.snapshots
-            .insert(SNAPSHOT, encode_pb("snapshot", snap)?)?;
-        self.meta.remove(SNAPSHOT)?;
-        Ok(())
+    /// Make `snap` the latest snapshot: its data file first (durable), then one transaction
+    /// over the snapshot and meta trees (metadata and file name; with `replace`, also the conf
+    /// state, the hard state and the marker that the old log must go), then flush.
+    fn switch_to(
+        &self,
+        snap: &Snapshot,
+        replace: Option<Replace<'_>>,
+        hook: Option<&StepHook>,
+    ) -> Result<String, LogError> {
+        let m = snap.get_metadata();
+        let name = SnapshotFiles::name(m.index, m.term);
+        self.files.write(&name, snap.get_data(), hook)?;
+        let mut head = snap.clone();
+        head.set_data(Default::default());
+        let head = encode_pb("snapshot", &head)?;
+        let replace = match replace {
+            Some(r) => Some((
+                encode_pb("conf state", r.conf_state)?,
+                encode_pb("hard state", r.hard_state)?,
+            )),
+            None => None,
+        };
+        (&self.snapshots, &self.meta)
+            .transaction(|(snaps, meta)| {
+                snaps.insert(SNAPSHOT, head.as_slice())?;
+                snaps.insert(SNAPSHOT_FILE, name.as_bytes())?;
+                meta.remove(SNAPSHOT)?;
+                if let Some((cs, hs)) = &replace {
+                    meta.insert(CONF_STATE, cs.as_slice())?;
+                    meta.insert(HARD_STATE, hs.as_slice())?;
+                    meta.insert(REPLACING_LOG, &[1u8][..])?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => LogError::Storage(e),
+                TransactionError::Abort(()) => corrupt(m.index, "snapshot switch aborted"),
+            })?;
+        self.db.flush()?;
+        Ok(name)
     }
 }
 
@@ -171,28 +264,38 @@ impl RaftStorage for SledStorage {
         Ok(())
     }
 
-    /// Install a snapshot received from the leader: it replaces the whole log.
+    /// Install a snapshot received from the leader: it replaces the whole log. Steps (each one
+    /// reported to the test hook): data file written, renamed, switched (one transaction, with
+    /// the conf and hard state), old log cleared.
     fn apply_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
         let meta = snap.get_metadata();
-        self.entries.clear()?;
-        self.store_snapshot(snap)?;
-        self.set_conf_state(meta.get_conf_state())?;
         let mut hs = self.read(|c| c.hard_state.clone());
         hs.term = hs.term.max(meta.term);
         hs.commit = meta.index;
-        self.set_hard_state(&hs)?;
+        let hook = self.hook.as_ref();
+        let replace = Replace {
+            conf_state: meta.get_conf_state(),
+            hard_state: &hs,
+        };
+        let name = self.switch_to(snap, Some(replace), hook)?;
         self.write(|c| {
             c.snapshot = snap.clone();
+            c.conf_state = meta.get_conf_state().clone();
+            c.hard_state = hs.clone();
             c.last_index = meta.index;
         });
-        Ok(())
+        step(hook, InstallStep::Switched)?;
+        self.entries.clear()?;
+        self.meta.remove(REPLACING_LOG)?;
+        self.files.clean(Some(&name), false);
+        step(hook, InstallStep::LogCleared)
     }
 
     /// Keep `snap` (taken locally at an applied index) as the latest snapshot and drop the
-    /// entries it covers.
+    /// entries it covers. Its data file may have been written ahead ([`RaftStorage::stage_snapshot`]).
     fn compact_to(&self, snap: &Snapshot) -> Result<(), LogError> {
         let index = snap.get_metadata().index;
-        self.store_snapshot(snap)?;
+        let name = self.switch_to(snap, None, None)?;
         let mut trim = sled::Batch::default();
         for k in self.entries.range(..=key(index)).keys() {
             trim.remove(k?);
@@ -202,7 +305,20 @@ impl RaftStorage for SledStorage {
             c.snapshot = snap.clone();
             c.last_index = c.last_index.max(index);
         });
+        self.files.clean(Some(&name), false);
         Ok(())
+    }
+
+    /// Write `snap`'s data file ahead of [`RaftStorage::compact_to`] (any thread).
+    fn stage_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
+        let m = snap.get_metadata();
+        self.files
+            .write(&SnapshotFiles::name(m.index, m.term), snap.get_data(), None)
+    }
+
+    /// Run the install test hook after a step the node takes (the state machine's).
+    fn install_step(&self, s: InstallStep) -> Result<(), LogError> {
+        step(self.hook.as_ref(), s)
     }
 
     /// Make every write so far durable (fsync).

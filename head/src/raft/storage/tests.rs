@@ -165,8 +165,9 @@ fn sled_storage_passes_the_suite() {
     suite(|| {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let s = SledStorage::open(db, &dir.path().join("snaps")).unwrap();
         dirs.lock().unwrap().push(dir);
-        SledStorage::open(db).unwrap()
+        s
     });
 }
 
@@ -175,7 +176,7 @@ fn sled_storage_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = sled::Config::new().path(dir.path()).open().unwrap();
-        let s = SledStorage::open(db).unwrap();
+        let s = SledStorage::open(db, &dir.path().join("snaps")).unwrap();
         s.put(&[entry(1, 1), entry(2, 1)]);
         let hs = HardState {
             term: 1,
@@ -188,7 +189,7 @@ fn sled_storage_survives_a_reopen() {
         futures::executor::block_on(s.flush()).unwrap();
     }
     let db = sled::Config::new().path(dir.path()).open().unwrap();
-    let s = SledStorage::open(db).unwrap();
+    let s = SledStorage::open(db, &dir.path().join("snaps")).unwrap();
     assert_eq!(s.last_index().unwrap(), 2);
     assert_eq!(s.initial_state().unwrap().hard_state.commit, 2);
     assert_eq!(s.initial_state().unwrap().conf_state.voters, vec![1]);

@@ -1,6 +1,6 @@
 //! [`GrpcTransport`]: outgoing Raft traffic over `Peer.Deliver`, one sender task per peer with a
-//! bounded queue. A task batches what is
-//! queued into one `Peer.Deliver` call; on failure it tells the node (unreachable, snapshot
+//! bounded queue. A task batches what is queued into one `Peer.Deliver` call, and streams each
+//! snapshot message through `Peer.DeliverSnapshot` in chunks ([`chunks::split`]); on failure it tells the node (unreachable, snapshot
 //! failed), drops the batch (raft resends what matters) and backs off before the next call.
 //! Channels connect lazily and reconnect by themselves.
 
@@ -18,6 +18,7 @@ use xnai_proto::pb::peer_client::PeerClient;
 
 use super::Transport;
 use crate::raft::Peers;
+use crate::raft::chunks::{self, SNAPSHOT_CHUNK_BYTES};
 use crate::raft::mailbox::Msg;
 use crate::raft::peer::PEER_MESSAGE_BYTES;
 
@@ -28,6 +29,8 @@ const MAX_BATCH: usize = 256;
 /// How long one Deliver may take (snapshots get longer).
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The slowest transfer rate a snapshot stream is allowed before it times out.
+const SNAPSHOT_BYTES_PER_SEC: u64 = 8 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 struct Inner {
@@ -119,6 +122,63 @@ impl Transport for GrpcTransport {
     }
 }
 
+type Client = PeerClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, TokenInject>,
+>;
+
+/// One `Deliver` call with `batch` (no snapshots).
+async fn deliver(inner: &Inner, client: &mut Client, batch: &[Message]) -> Result<(), String> {
+    let messages = batch
+        .iter()
+        .filter_map(|m| m.write_to_bytes().ok())
+        .collect();
+    let req = pb::PeerMessages {
+        cluster_id: inner.cluster_id.clone(),
+        from: inner.me,
+        from_address: inner.my_address.clone(),
+        messages,
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, client.deliver(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
+        Err(_) => Err("timed out".to_string()),
+    }
+}
+
+/// One `DeliverSnapshot` stream carrying `m` in chunks of `chunk` bytes; the time allowed grows
+/// with the snapshot's size ([`SNAPSHOT_TIMEOUT`] plus a second per [`SNAPSHOT_BYTES_PER_SEC`]).
+async fn deliver_snapshot(
+    inner: &Inner,
+    client: &mut Client,
+    m: &Message,
+    chunk: usize,
+) -> Result<(), String> {
+    let sender = chunks::Sender {
+        cluster_id: &inner.cluster_id,
+        from: inner.me,
+        from_address: &inner.my_address,
+    };
+    let size = m.get_snapshot().get_data().len() as u64;
+    let pieces = chunks::split(&sender, m, chunk)?;
+    let limit = SNAPSHOT_TIMEOUT + Duration::from_secs(size / SNAPSHOT_BYTES_PER_SEC);
+    let call = client.deliver_snapshot(tokio_stream::iter(pieces));
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(_)) => {
+            tracing::info!(
+                to = m.to,
+                index = m.get_snapshot().get_metadata().index,
+                bytes = size,
+                "snapshot sent"
+            );
+            Ok(())
+        }
+        Ok(Err(s)) => Err(format!("snapshot: {:?}: {}", s.code(), s.message())),
+        Err(_) => Err(format!(
+            "snapshot of {size} bytes timed out after {limit:?}"
+        )),
+    }
+}
+
 async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::Receiver<Message>) {
     let channel = match net::lazy_channel(&address, Traffic::Peer) {
         Ok(c) => c,
@@ -140,30 +200,22 @@ async fn run_sender(inner: Arc<Inner>, to: u64, address: String, mut rx: mpsc::R
                 Err(_) => break,
             }
         }
-        let snapshot = batch
-            .iter()
-            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
-        let messages = batch
-            .iter()
-            .filter_map(|m| m.write_to_bytes().ok())
-            .collect();
-        let req = pb::PeerMessages {
-            cluster_id: inner.cluster_id.clone(),
-            from: inner.me,
-            from_address: inner.my_address.clone(),
-            messages,
-        };
-        let limit = if snapshot {
-            SNAPSHOT_TIMEOUT
-        } else {
-            CALL_TIMEOUT
-        };
-        let result = tokio::time::timeout(limit, client.deliver(req)).await;
-        let error = match result {
-            Ok(Ok(_)) => None,
-            Ok(Err(s)) => Some(format!("{:?}: {}", s.code(), s.message())),
-            Err(_) => Some("timed out".to_string()),
-        };
+        let (snapshots, rest): (Vec<Message>, Vec<Message>) = batch
+            .into_iter()
+            .partition(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+        let snapshot = !snapshots.is_empty();
+        let mut error = None;
+        if !rest.is_empty() {
+            error = deliver(&inner, &mut client, &rest).await.err();
+        }
+        for m in &snapshots {
+            if error.is_some() {
+                break;
+            }
+            error = deliver_snapshot(&inner, &mut client, m, SNAPSHOT_CHUNK_BYTES)
+                .await
+                .err();
+        }
         match error {
             None => {
                 if failures > 0 {

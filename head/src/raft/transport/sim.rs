@@ -1,7 +1,9 @@
 //! An in-process network for the Raft simulation (the shape of raft-rs's `harness` network, on
 //! tokio time): every head's [`SimTransport`] hands messages to the recipient's mailbox after a
 //! random delay, unless the link is cut, the recipient is down, or the drop dice say so. All
-//! randomness comes from one seeded RNG, so a run replays from its seed on paused time.
+//! randomness comes from one seeded RNG, so a run replays from its seed on paused time. Snapshot
+//! messages are split into tiny chunks and reassembled ([`crate::raft::chunks`]) on the way, as
+//! `Peer.DeliverSnapshot` does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 
 use super::Transport;
+use crate::raft::chunks;
 use crate::raft::mailbox::Msg;
 
 /// Counters of what the network did (for the test's summary line).
@@ -183,8 +186,20 @@ impl Transport for SimTransport {
     fn send(&self, messages: Vec<Message>) {
         let mut by_peer: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
         for m in messages {
-            if m.to != self.me && m.to != 0 {
+            if m.to == self.me || m.to == 0 {
+                continue;
+            }
+            if m.get_msg_type() != MessageType::MsgSnapshot {
                 by_peer.entry(m.to).or_default().push(m);
+                continue;
+            }
+            // Snapshots cross the network in tiny chunks, through the code gRPC uses.
+            match through_chunks(&m) {
+                Ok(m) => by_peer.entry(m.to).or_default().push(m),
+                Err(status) => {
+                    tracing::warn!(to = m.to, %status, "simulated snapshot refused by its receiver");
+                    self.deliver(m.to, Vec::new(), LOST_REPORT);
+                }
             }
         }
         for (to, batch) in by_peer {
@@ -200,6 +215,28 @@ impl Transport for SimTransport {
     fn add_peer(&self, _id: u64, _address: &str) {}
 
     fn remove_peer(&self, _id: u64) {}
+}
+
+/// Bytes per chunk of a simulated snapshot transfer (small, so every snapshot takes many).
+const SIM_CHUNK_BYTES: usize = 256;
+
+/// Split a snapshot message into chunks and reassemble it as a receiving head would.
+fn through_chunks(m: &Message) -> Result<Message, tonic::Status> {
+    let sender = chunks::Sender {
+        cluster_id: "sim",
+        from: m.from,
+        from_address: "",
+    };
+    let pieces = chunks::split(&sender, m, SIM_CHUNK_BYTES).map_err(tonic::Status::internal)?;
+    let mut it = pieces.into_iter();
+    let first = it
+        .next()
+        .ok_or_else(|| tonic::Status::internal("no header chunk"))?;
+    let mut r = chunks::Reassembly::start(first, m.to, chunks::DEFAULT_MAX_SNAPSHOT_BYTES)?;
+    for c in it {
+        r.push(&c.data)?;
+    }
+    r.finish()
 }
 
 fn has_snapshot(batch: &[Message]) -> bool {
