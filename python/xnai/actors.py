@@ -166,7 +166,7 @@ def get_actor(self: "Client", name_or_id: str) -> Actor:
 def kill_actor(self: "Client", name_or_id: str) -> str:
     """Kill the actor with this name or id; returns its id."""
     req = head_pb2.KillActorRequest(request_id=_wire.request_id(), name_or_id=name_or_id)
-    self._actors.pop(name_or_id, None)
+    self._handles.pop(name_or_id, None)
     return self._head("KillActor", req).actor_id
 
 
@@ -179,9 +179,9 @@ def _handle(client: "Client", a: Union[str, Actor]) -> Actor:
     """An Actor for a handle or a name (handles by name are cached)."""
     if isinstance(a, Actor):
         return a
-    h = client._actors.get(a)
+    h = client._handles.get(a)
     if h is None:
-        h = client._actors[a] = get_actor(client, a)
+        h = client._handles[a] = get_actor(client, a)
     return h
 
 

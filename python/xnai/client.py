@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import grpc
 
 from . import _local, _objects, _wire
+from . import actors as _actors
 from ._breaker import Breakers
 from .errors import Corrupt, InvalidArgument, ObjectLost, Timeout, Unavailable, XnaiError, from_rpc
 from .refs import ObjectRef, WaitResult
@@ -151,7 +152,7 @@ class Client:
         self._session: Optional[str] = None
         self._released: List[str] = []
         self._rel_lock = threading.Lock()
-        self._actors: Dict[str, Any] = {}
+        self._handles: Dict[str, Any] = {}
         self._closed = False
         if session_lease is not None:
             self._open_session(session_lease)
@@ -428,19 +429,18 @@ class Client:
 
     # ----- actors (xnai/actors.py holds the handle) ---------------------------------------
 
-    from .actors import (  # noqa: E402  (methods defined beside the actor handle)
-        actor,
-        add_documents,
-        ask,
-        embed,
-        generate,
-        get_actor,
-        inference_actor,
-        kill_actor,
-        list_actors,
-        retrieval_actor,
-        search,
-    )
+    # Methods defined beside the actor handle (actors.py).
+    actor = _actors.actor
+    add_documents = _actors.add_documents
+    ask = _actors.ask
+    embed = _actors.embed
+    generate = _actors.generate
+    get_actor = _actors.get_actor
+    inference_actor = _actors.inference_actor
+    kill_actor = _actors.kill_actor
+    list_actors = _actors.list_actors
+    retrieval_actor = _actors.retrieval_actor
+    search = _actors.search
 
 
 def _renew_loop(client_ref: "weakref.ref[Client]", every: float) -> None:

@@ -160,7 +160,7 @@ async def get_actor(self: "AsyncClient", name_or_id: str) -> AsyncActor:
 
 async def kill_actor(self: "AsyncClient", name_or_id: str) -> str:
     req = head_pb2.KillActorRequest(request_id=_wire.request_id(), name_or_id=name_or_id)
-    self._actors.pop(name_or_id, None)
+    self._handles.pop(name_or_id, None)
     return (await self._head("KillActor", req)).actor_id
 
 
@@ -171,9 +171,9 @@ async def list_actors(self: "AsyncClient") -> List[head_pb2.ActorInfo]:
 async def _handle(client: "AsyncClient", a: Union[str, AsyncActor]) -> AsyncActor:
     if isinstance(a, AsyncActor):
         return a
-    h = client._actors.get(a)
+    h = client._handles.get(a)
     if h is None:
-        h = client._actors[a] = await get_actor(client, a)
+        h = client._handles[a] = await get_actor(client, a)
     return h
 
 

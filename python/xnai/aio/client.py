@@ -18,6 +18,7 @@ import grpc
 import grpc.aio
 
 from .. import _local, _objects, _wire
+from . import actors as _actors
 from .._breaker import Breakers
 from ..errors import Corrupt, InvalidArgument, ObjectLost, Timeout, Unavailable, XnaiError, from_rpc
 from ..refs import ObjectRef, WaitResult
@@ -141,7 +142,7 @@ class AsyncClient:
         self.actor_start_timeout = actor_start_timeout
         self._session: Optional[str] = None
         self._released: List[str] = []
-        self._actors: Dict[str, Any] = {}
+        self._handles: Dict[str, Any] = {}
         self._closed = False
         self._renewer: Optional[asyncio.Task] = None
 
@@ -393,19 +394,18 @@ class AsyncClient:
             raise from_rpc(e, f"worker {address}") from None
         return _objects.check_put_reply(reply, size, crc)
 
-    from .actors import (  # noqa: E402  (methods defined beside the actor handle)
-        actor,
-        add_documents,
-        ask,
-        embed,
-        generate,
-        get_actor,
-        inference_actor,
-        kill_actor,
-        list_actors,
-        retrieval_actor,
-        search,
-    )
+    # Methods defined beside the actor handle (actors.py).
+    actor = _actors.actor
+    add_documents = _actors.add_documents
+    ask = _actors.ask
+    embed = _actors.embed
+    generate = _actors.generate
+    get_actor = _actors.get_actor
+    inference_actor = _actors.inference_actor
+    kill_actor = _actors.kill_actor
+    list_actors = _actors.list_actors
+    retrieval_actor = _actors.retrieval_actor
+    search = _actors.search
 
 
 async def _renew_loop(client_ref: "weakref.ref[AsyncClient]", every: float) -> None:
