@@ -19,12 +19,11 @@ def test_errors_are_mapped(cluster: Cluster) -> None:
         assert "BYTES" in e.value.cause or "fill" in e.value.cause, e.value.cause
         with pytest.raises(xnai.Timeout):
             c.get(c.submit("sleep", 10_000, cpus=0), timeout=0.3)
-        with pytest.raises(xnai.XnaiError) as e:
+        with pytest.raises(xnai.InvalidArgument) as e:
             c.submit("no-such-function")
-            # an unknown function is refused at once or fails the task
-            c.get(c.submit("no-such-function"), timeout=30)
         assert not isinstance(e.value, grpc.RpcError)
-        with pytest.raises(xnai.NotFound):
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(xnai.InvalidArgument, match="unknown actor class"):
             c.actor("no-such-class")
         with pytest.raises((xnai.NotFound, xnai.Timeout, xnai.ActorDead)):
             xnai.connect(cluster.head_env, cluster.token, actor_start_timeout=0.5).get_actor("nobody")
