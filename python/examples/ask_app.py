@@ -9,8 +9,6 @@ sources), through the asyncio client `xnai.aio`.
 Actors are named by $XNAI_RETRIEVAL (default `docs`) and $XNAI_GENERATOR (default `gen`);
 create them with `xnai actor create` and fill the index with `xnai index add`."""
 
-from __future__ import annotations
-
 import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, List
@@ -22,7 +20,6 @@ from pydantic import BaseModel
 import xnai
 import xnai.aio
 
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # One client per process, created in the serving event loop ($XNAI_HEAD, $XNAI_TOKEN).
@@ -32,15 +29,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await app.state.xnai.close()
 
-
 app = FastAPI(title="xnai ask", lifespan=lifespan)
-
 
 class Question(BaseModel):
     question: str
     k: int = 3
     max_tokens: int = 48
-
 
 class Source(BaseModel):
     n: int
@@ -48,11 +42,9 @@ class Source(BaseModel):
     source: str
     text: str
 
-
 class Reply(BaseModel):
     answer: str
     sources: List[Source]
-
 
 def _http(e: xnai.XnaiError) -> HTTPException:
     if isinstance(e, (xnai.Unavailable, xnai.Timeout)):
@@ -62,7 +54,6 @@ def _http(e: xnai.XnaiError) -> HTTPException:
     if isinstance(e, xnai.InvalidArgument):
         return HTTPException(400, str(e))
     return HTTPException(502, str(e))
-
 
 @app.post("/ask", response_model=Reply)
 async def ask(q: Question, request: Request) -> Reply:
@@ -84,7 +75,6 @@ async def ask(q: Question, request: Request) -> Reply:
         for n in a.cited
     ]
     return Reply(answer=a.answer, sources=sources)
-
 
 @app.get("/generate")
 async def generate(prompt: str, request: Request, max_tokens: int = 64) -> StreamingResponse:

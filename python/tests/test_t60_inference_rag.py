@@ -28,8 +28,8 @@ def test_streaming_generation(rag_cluster: Cluster) -> None:
         assert arrivals[-1] - arrivals[0] >= 0.5 * gen.stats.generate_ms / 1000, (arrivals, gen.stats)
         g2 = c.generate("gen", QUESTION, max_tokens=16)
         assert "Paris" in "".join(g2), g2.text
-        with pytest.raises(xnai.ActorMethodError):
-            list(c.generate("gen", "x", max_tokens=0, top_p=7.0))
+        with pytest.raises(xnai.ActorMethodError, match="(?i)prompt"):
+            list(c.generate("gen", "word " * 3000, max_tokens=4))  # over the 2048-token context
 
 
 def test_embed(rag_cluster: Cluster) -> None:
