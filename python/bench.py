@@ -16,13 +16,17 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Dict
 
-import xnai
-import xnai.aio
+# Use the installed package: this folder's xnai/ has no generated stubs.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import xnai  # noqa: E402
+import xnai.aio  # noqa: E402
 
 MiB = 1 << 20
 
