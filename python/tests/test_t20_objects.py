@@ -48,9 +48,12 @@ def test_put_get_64_mib_byte_for_byte(cluster: Cluster, payload: bytes, local_ca
         ref2 = c.put_file(f)
         assert c.get(ref2, timeout=60) == payload[::-1]
         assert c.object_info(ref2).crc32 == zlib.crc32(payload[::-1])
+        out = tmp_path / "out"
+        assert c.get_to_file(ref, out, timeout=60) == SIZE
+        assert out.read_bytes() == payload
         c.free([ref, ref2])
     if shared_memory:
-        assert local_calls == {"map": 2, "write": 1, "copy": 1}, local_calls
+        assert local_calls == {"map": 3, "write": 1, "copy": 1}, local_calls
     else:
         assert local_calls == {"map": 0, "write": 0, "copy": 0}, local_calls
 

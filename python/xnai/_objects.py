@@ -4,7 +4,7 @@ and put replies, and what an object's state means for a reader. Pure: no I/O."""
 from __future__ import annotations
 
 import zlib
-from typing import Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Union
 
 from ._wire import CHUNK_BYTES
 from .errors import Corrupt, ObjectLost, TaskFailed, XnaiError
@@ -55,8 +55,11 @@ class ChunkCheck:
     """Checks a FetchObject stream chunk by chunk: offsets in order, no more than announced,
     and at the end the size and CRC-32 against the head's."""
 
-    def __init__(self, info: common_pb2.ObjectInfo, address: str) -> None:
+    def __init__(
+        self, info: common_pb2.ObjectInfo, address: str, sink: Optional[Callable[[bytes], Any]] = None
+    ) -> None:
         self.info = info
+        self.sink = sink
         self.address = address
         self.got = 0
         self.crc = 0
@@ -78,7 +81,10 @@ class ChunkCheck:
             raise self._corrupt(f"more than the announced {self.total} bytes")
         self.crc = zlib.crc32(chunk.data, self.crc)
         self.got += n
-        self.parts.append(chunk.data)
+        if self.sink is not None:
+            self.sink(chunk.data)
+        else:
+            self.parts.append(chunk.data)
 
     def finish(self) -> bytes:
         total = self.info.size if self.total is None else self.total

@@ -285,14 +285,22 @@ class Client:
         if not isinstance(ref, ObjectRef):
             deadline = None if timeout is None else time.monotonic() + timeout
             return [self.get(r, None if deadline is None else max(0.0, deadline - time.monotonic())) for r in ref]
+        return self._get(ref, timeout, None)
+
+    def _get(self, ref: ObjectRef, timeout: Optional[float], out: Optional[Any]) -> Any:
+        """Fetch one copy (the next on failure, asking the head again while copies are
+        unreachable); into memory, or streamed into the open binary file `out`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             info = self._ready_info(ref, deadline)
             last: XnaiError = ObjectLost(f"object {ref} is ready but the head lists no copy")
             for loc in info.locations:
+                if out is not None:
+                    out.seek(0)
+                    out.truncate()
                 try:
-                    return self._fetch_one(info, loc.address)
-                except (Unavailable, Corrupt, XnaiError) as e:
+                    return self._fetch_one(info, loc.address, out)
+                except XnaiError as e:
                     last = e
             if not isinstance(last, Unavailable) or (deadline is not None and time.monotonic() >= deadline):
                 raise last
@@ -310,12 +318,12 @@ class Client:
         self._breakers.success(address)
         return out
 
-    def _fetch_one(self, info: common_pb2.ObjectInfo, address: str) -> bytes:
-        def fetch() -> bytes:
+    def _fetch_one(self, info: common_pb2.ObjectInfo, address: str, out: Optional[Any] = None) -> Any:
+        def fetch() -> Any:
             data = self._get_local(info, address)
             if data is not None:
-                return data
-            check = _objects.ChunkCheck(info, address)
+                return data if out is None else out.write(data)
+            check = _objects.ChunkCheck(info, address, None if out is None else out.write)
             stream = self._workers.worker(address).FetchObject(
                 worker_pb2.FetchObjectRequest(object_id=info.object_id), metadata=self._md
             )
@@ -351,11 +359,18 @@ class Client:
             raise Corrupt(f"object {info.object_id} is corrupt at {address}: {e}") from None
 
     def get_to_file(self, ref: ObjectRef, path: Union[str, os.PathLike], timeout: Optional[float] = None) -> int:
-        """Writes the object to the file at `path`; returns its size."""
-        data = self.get(ref, timeout)
-        with open(path, "wb") as f:
-            f.write(data)
-        return len(data)
+        """Writes the object to the file at `path` (streamed chunk by chunk, never whole in
+        memory unless mapped); returns its size. A partial file is removed on failure."""
+        try:
+            with open(path, "w+b") as f:
+                self._get(ref, timeout, f)
+                return f.tell()
+        except BaseException:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
 
     def _put_target(self, size: int) -> str:
         return self._head("PickPutTarget", head_pb2.PickPutTargetRequest(size=size)).address
