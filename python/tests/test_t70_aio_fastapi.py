@@ -64,6 +64,9 @@ def make_app(cluster: Cluster) -> FastAPI:
             c = getattr(request.app.state, name)
             ref = await c.put(data)
             out[name] = await c.get(ref, timeout=60) == data
+            path = f"/tmp/xnai-aio-{os.getpid()}-{name}"
+            out[name] &= await c.get_to_file(ref, path, timeout=60) == size and open(path, "rb").read() == data
+            os.unlink(path)
             await c.free([ref])
         return out
 

@@ -261,18 +261,37 @@ class AsyncClient:
         """The object's bytes (a list for a list of refs, fetched concurrently)."""
         if not isinstance(ref, ObjectRef):
             return list(await asyncio.gather(*(self.get(r, timeout) for r in ref)))
+        return await self._get(ref, timeout, None)
+
+    async def _get(self, ref: ObjectRef, timeout: Optional[float], out: Optional[Any]) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             info = await self._ready_info(ref, deadline)
             last: XnaiError = ObjectLost(f"object {ref} is ready but the head lists no copy")
             for loc in info.locations:
+                if out is not None:
+                    out.seek(0)
+                    out.truncate()
                 try:
-                    return await self._fetch_one(info, loc.address)
+                    return await self._fetch_one(info, loc.address, out)
                 except XnaiError as e:
                     last = e
             if not isinstance(last, Unavailable) or (deadline is not None and time.monotonic() >= deadline):
                 raise last
             await asyncio.sleep(0.2)
+
+    async def get_to_file(self, ref: ObjectRef, path: Union[str, os.PathLike], timeout: Optional[float] = None) -> int:
+        """Writes the object to the file at `path`, chunk by chunk; returns its size."""
+        try:
+            with open(path, "w+b") as f:
+                await self._get(ref, timeout, f)
+                return f.tell()
+        except BaseException:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
 
     async def _worker_rpc(self, address: str, fn: Callable[[], Any]) -> Any:
         self._breakers.check(address)
@@ -285,12 +304,12 @@ class AsyncClient:
         self._breakers.success(address)
         return out
 
-    async def _fetch_one(self, info: common_pb2.ObjectInfo, address: str) -> bytes:
-        async def fetch() -> bytes:
+    async def _fetch_one(self, info: common_pb2.ObjectInfo, address: str, out: Optional[Any] = None) -> Any:
+        async def fetch() -> Any:
             data = await self._get_local(info, address)
             if data is not None:
-                return data
-            check = _objects.ChunkCheck(info, address)
+                return data if out is None else out.write(data)
+            check = _objects.ChunkCheck(info, address, None if out is None else out.write)
             call = self._workers.worker(address).FetchObject(
                 worker_pb2.FetchObjectRequest(object_id=info.object_id), metadata=self._md
             )
