@@ -105,6 +105,7 @@ class _Workers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._channels: Dict[str, grpc.Channel] = {}
+        self._stubs: Dict[str, Any] = {}
 
     def channel(self, address: str, kind: str) -> grpc.Channel:
         key = f"{kind}/{address}"
@@ -115,16 +116,26 @@ class _Workers:
             return ch
 
     def worker(self, address: str, kind: str = "objects") -> worker_pb2_grpc.WorkerStub:
-        return worker_pb2_grpc.WorkerStub(self.channel(address, kind))
+        """The cached Worker stub (building one costs more than a call)."""
+        key = f"w/{kind}/{address}"
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = worker_pb2_grpc.WorkerStub(self.channel(address, kind))
+        return stub
 
     def local(self, address: str) -> worker_pb2_grpc.LocalArenaStub:
-        return worker_pb2_grpc.LocalArenaStub(self.channel(address, "objects"))
+        key = f"l/{address}"
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = worker_pb2_grpc.LocalArenaStub(self.channel(address, "objects"))
+        return stub
 
     def close(self) -> None:
         with self._lock:
             for ch in self._channels.values():
                 ch.close()
             self._channels.clear()
+            self._stubs.clear()
 
 
 class Client:

@@ -96,6 +96,7 @@ class _Workers:
 
     def __init__(self) -> None:
         self._channels: Dict[str, grpc.aio.Channel] = {}
+        self._stubs: Dict[str, Any] = {}
 
     def channel(self, address: str, kind: str) -> grpc.aio.Channel:
         key = f"{kind}/{address}"
@@ -105,13 +106,22 @@ class _Workers:
         return ch
 
     def worker(self, address: str, kind: str = "objects") -> worker_pb2_grpc.WorkerStub:
-        return worker_pb2_grpc.WorkerStub(self.channel(address, kind))
+        """The cached Worker stub (building one costs more than a call)."""
+        key = f"w/{kind}/{address}"
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = worker_pb2_grpc.WorkerStub(self.channel(address, kind))
+        return stub
 
     def local(self, address: str) -> worker_pb2_grpc.LocalArenaStub:
-        return worker_pb2_grpc.LocalArenaStub(self.channel(address, "objects"))
+        key = f"l/{address}"
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = worker_pb2_grpc.LocalArenaStub(self.channel(address, "objects"))
+        return stub
 
     async def close(self) -> None:
-        chans, self._channels = list(self._channels.values()), {}
+        chans, self._channels, self._stubs = list(self._channels.values()), {}, {}
         for ch in chans:
             await ch.close()
 
