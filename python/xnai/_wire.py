@@ -52,6 +52,8 @@ CHANNEL_OPTIONS: List[Tuple[str, Any]] = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.enable_retries", 0),
+    # 1 MiB HTTP/2 frames: a 1 MiB object chunk arrives in one frame, not 64 (as the Rust SDK).
+    ("grpc.http2.max_frame_size", 1 << 20),
 ]
 
 Value = Union[bytes, bytearray, memoryview, str, int, float, bool]
