@@ -35,6 +35,9 @@ cargo build --workspace --bins
 echo "== cargo nextest run"
 null_guard
 cargo nextest run --workspace --no-fail-fast --failure-output final "$@"
+echo "== python client: pytest against live local clusters (python/, docs in README)"
+null_guard
+XNAI_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" python/run-tests.sh -q
 echo "== chaos: a seeded mix of faults against a local cluster (docs/CHAOS.md)"
 null_guard
 target_dir="${CARGO_TARGET_DIR:-target}"
