@@ -8,6 +8,8 @@
 #   XNAI_COMPOSE     the compose command (default: docker compose, else docker-compose;
 #                    podman-compose when XNAI_ENGINE=podman)
 #   XNAI_PORT_BASE   heads listen on BASE+1..3, workers on BASE+101..103 (default 17000)
+#   XNAI_WORKER_CPUS CPUs each worker offers (up.sh default: host cores / 3, at least 1)
+#   XNAI_WORKER_MEMORY memory each worker offers (compose default 448MiB)
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$DEPLOY_DIR")"

@@ -34,10 +34,19 @@ if [[ -n "${XNAI_TRUSTED_KEY:-}" ]]; then
 fi
 
 HEADS=3
+WORKERS=3
+# Each worker offers its share of the host's cores (at least 1), not all of them; memory per
+# worker is XNAI_WORKER_MEMORY (448MiB by default, inside its 1g mem_limit with the arena).
+if [[ -z "${XNAI_WORKER_CPUS:-}" ]]; then
+    cores="$(nproc 2>/dev/null || echo 1)"
+    XNAI_WORKER_CPUS=$((cores / WORKERS))
+    ((XNAI_WORKER_CPUS >= 1)) || XNAI_WORKER_CPUS=1
+fi
+export XNAI_WORKER_CPUS
 XNAI_HEAD_LIST="127.0.0.1:$XNAI_HEAD1_PORT,127.0.0.1:$XNAI_HEAD2_PORT,127.0.0.1:$XNAI_HEAD3_PORT"
-SERVICES=$((HEADS + 3))
+SERVICES=$((HEADS + WORKERS))
 
-say "${COMPOSE_CMD[*]} up: $HEADS heads, 3 workers (project $XNAI_PROJECT)"
+say "${COMPOSE_CMD[*]} up: $HEADS heads, $WORKERS workers of $XNAI_WORKER_CPUS CPU(s) and ${XNAI_WORKER_MEMORY:-448MiB} each (project $XNAI_PROJECT)"
 compose up -d --remove-orphans >&2 || die "compose up failed"
 
 # Wait until every container reports healthy; fail fast on one that exits.

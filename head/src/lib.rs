@@ -271,11 +271,10 @@ async fn supervise_runtime(
             for w in alive {
                 beats.record(w, 0, 0, Pressure::Ok);
             }
-            // Unbounded on purpose: the Raft node sends one batch per applied entry and must
-            // never block on the runtime (it would stop heartbeats and elections). Its input is
-            // bounded upstream: proposals wait in the node's bounded queue, and SubmitTask stops
-            // at --max-pending-tasks.
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            // Bounded, and the Raft node never blocks on it (that would stop heartbeats and
+            // elections, and deadlock with the runtime's own proposals): when full it drops the
+            // batch and the runtime, told it lagged, resynchronises from the state.
+            let (tx, rx) = log::effects_channel(log::EFFECTS_QUEUE);
             raft.set_effects(Some(tx));
             let rt = Runtime::new(log.clone(), pool.clone(), beats.clone());
             running = Some(tokio::spawn(rt.run(rx)));

@@ -8,6 +8,7 @@
 //! the applied-index watch and replies. A reader therefore sees every acknowledged write, never
 //! half a batch, and holds the lock only inside a short closure (never across an await).
 
+pub mod effects;
 #[cfg(test)]
 mod sled_log;
 #[cfg(test)]
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::state::{Command, ControlState, Effect, Outcome};
 
+pub use effects::{EFFECTS_QUEUE, EffectsReceiver, EffectsSender, Received, effects_channel};
 #[cfg(test)]
 pub(crate) use sled_log::SledLog;
 

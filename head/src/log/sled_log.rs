@@ -11,7 +11,10 @@ use sled::Tree;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{AppliedBatch, CommandLog, LogError, SharedState};
+use super::{
+    AppliedBatch, CommandLog, EFFECTS_QUEUE, EffectsReceiver, EffectsSender, LogError, SharedState,
+    effects_channel,
+};
 use crate::state::{Command, ControlState, Outcome};
 
 /// Most proposals written in one group commit.
@@ -40,10 +43,7 @@ impl SledLog {
     /// Open (or create) the log under `dir`, recover the state from the latest snapshot plus
     /// the entries after it, and start the owner task (needs a tokio runtime). Returns the log
     /// and the stream of applied batches for the runtime. `snapshot_every == 0` never snapshots.
-    pub fn open(
-        dir: &Path,
-        snapshot_every: u64,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<AppliedBatch>), LogError> {
+    pub fn open(dir: &Path, snapshot_every: u64) -> Result<(Self, EffectsReceiver), LogError> {
         let db = sled::Config::new().path(dir).open()?;
         let log = db.open_tree("log")?;
         let meta = db.open_tree("meta")?;
@@ -51,9 +51,9 @@ impl SledLog {
         tracing::info!(snapshot_index, last_index, "recovered control state");
         let state = SharedState::new(state);
         let (applied_tx, applied) = watch::channel(last_index);
-        // Unbounded like the Raft log's effects channel: the owner task must not block on the
-        // runtime; proposals are bounded by QUEUE below.
-        let (effects_tx, effects) = mpsc::unbounded_channel();
+        // Bounded and never blocking, like the Raft log's (see `log::effects`); proposals are
+        // bounded by QUEUE below.
+        let (effects_tx, effects) = effects_channel(EFFECTS_QUEUE);
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
         let owner = Owner {
@@ -175,7 +175,7 @@ struct Owner {
     meta: Tree,
     state: SharedState,
     applied: watch::Sender<u64>,
-    effects: mpsc::UnboundedSender<AppliedBatch>,
+    effects: EffectsSender,
     last_index: u64,
     snapshot_index: u64,
     snapshot_every: u64,

@@ -216,7 +216,9 @@ async fn sled_log_trims_entries_covered_by_a_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, mut effects) = SledLog::open(dir.path(), 10).expect("open");
     feed(&log, &workload(10), 1).await;
-    let batch = effects.recv().await.expect("a batch");
+    let Some(super::Received::Batch(batch)) = effects.recv().await else {
+        panic!("expected a batch")
+    };
     assert_eq!(batch.index, 1);
     log.close().await;
     let db = sled::open(dir.path()).expect("reopen");

@@ -37,9 +37,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use raft::StateRole;
-use tokio::sync::mpsc;
 
-use crate::log::AppliedBatch;
+use crate::log::EffectsSender;
 
 pub use raftlog::{RaftLog, RaftStart};
 #[cfg(test)]
@@ -94,8 +93,10 @@ impl RaftConfig {
     }
 }
 
-/// Where applied batches go: the runtime's channel while this head leads, else nowhere.
-pub type EffectSink = Arc<Mutex<Option<mpsc::UnboundedSender<AppliedBatch>>>>;
+/// Where applied batches go: the runtime's bounded channel while this head leads, else nowhere.
+/// Sending never blocks the apply loop (a full channel drops and marks it lagged, see
+/// [`crate::log::effects`]).
+pub type EffectSink = Arc<Mutex<Option<EffectsSender>>>;
 
 /// The head address book (id -> host:port), shared by the node, transport and peer service.
 #[derive(Debug, Clone, Default)]

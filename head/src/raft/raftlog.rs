@@ -14,7 +14,7 @@ use xnai_proto::auth::TokenInject;
 use super::mailbox::Msg;
 use super::peer::{PeerApi, identify, peer_status};
 use super::{EffectSink, NodeStatus, Peers};
-use crate::log::{AppliedBatch, CommandLog, HeadInfo, Leadership, LogError, SharedState};
+use crate::log::{CommandLog, EffectsSender, HeadInfo, Leadership, LogError, SharedState};
 use crate::state::{Command, Outcome};
 
 /// Messages that may wait for the node task before callers feel backpressure.
@@ -67,7 +67,7 @@ impl RaftLog {
     }
 
     /// Where applied batches go: the runtime's channel while this head leads.
-    pub fn set_effects(&self, sink: Option<mpsc::UnboundedSender<AppliedBatch>>) {
+    pub fn set_effects(&self, sink: Option<EffectsSender>) {
         *self.effects.lock().unwrap_or_else(|p| p.into_inner()) = sink;
     }
 

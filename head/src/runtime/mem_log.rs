@@ -5,10 +5,12 @@
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::watch;
 
-use crate::log::{AppliedBatch, CommandLog, LogError, SharedState};
+use crate::log::{
+    AppliedBatch, CommandLog, EFFECTS_QUEUE, EffectsReceiver, EffectsSender, LogError, SharedState,
+    effects_channel,
+};
 use crate::state::{Command, Outcome};
 
 /// The in-memory log. Thread-safe; applies one proposal at a time.
@@ -16,19 +18,30 @@ pub struct MemLog {
     state: SharedState,
     applied: watch::Sender<u64>,
     /// The next index and the runtime's batch channel (dropped on close).
-    inner: Mutex<(u64, Option<UnboundedSender<AppliedBatch>>)>,
+    inner: Mutex<(u64, Option<EffectsSender>)>,
 }
 
 impl MemLog {
     /// An empty log and the stream of applied batches for the runtime.
-    pub fn new() -> (Self, UnboundedReceiver<AppliedBatch>) {
-        let (tx, rx) = unbounded_channel();
+    pub fn new() -> (Self, EffectsReceiver) {
+        Self::with_bound(EFFECTS_QUEUE)
+    }
+
+    /// Like [`MemLog::new`] with an effects channel of `bound` batches (tests of the lag path).
+    pub fn with_bound(bound: usize) -> (Self, EffectsReceiver) {
+        let (tx, rx) = effects_channel(bound);
         let log = Self {
             state: SharedState::default(),
             applied: watch::channel(0).0,
             inner: Mutex::new((0, Some(tx))),
         };
         (log, rx)
+    }
+
+    /// Batches the effects channel dropped (it was full) so far.
+    pub fn dropped_batches(&self) -> u64 {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.1.as_ref().map_or(0, EffectsSender::dropped)
     }
 }
 

@@ -18,16 +18,15 @@ mod time_tests;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use crate::log::{AppliedBatch, CommandLog};
+use crate::log::{CommandLog, EffectsReceiver, Received};
 use crate::scheduler::schedule;
 use crate::soft::Heartbeats;
 use crate::state::{BreakerState, Command, Effect, Outcome};
-use crate::worker_link::{Breakers, Transition, WorkerPool};
+use crate::worker_link::{Breakers, Transitions, WorkerPool};
 use effects::Handles;
 use xnai_proto::timings::Timings;
 
@@ -42,7 +41,7 @@ pub struct Runtime {
     beats: Arc<Heartbeats>,
     /// The lease and what derives from it (probe interval and timeout), from `beats`.
     timings: Timings,
-    transitions: UnboundedReceiver<Transition>,
+    transitions: Transitions,
 }
 
 impl Runtime {
@@ -72,8 +71,9 @@ impl Runtime {
     /// Run until `batches` closes (the log stopped) or the task is aborted; aborting also
     /// cancels every in-flight worker call. First re-dispatches what was running or starting
     /// when the head stopped (ExecuteTask is idempotent per task id) and re-opens the breakers
-    /// the replicated state says are open.
-    pub async fn run(mut self, mut batches: UnboundedReceiver<AppliedBatch>) {
+    /// the replicated state says are open. When `batches` lags (it dropped batches rather than
+    /// block the log), it resynchronises the same way.
+    pub async fn run(mut self, mut batches: EffectsReceiver) {
         let started = Instant::now();
         let mut inflight = JoinSet::new();
         let (recovered, open) = self.h.log.state().read(|s| {
@@ -107,9 +107,14 @@ impl Runtime {
             tokio::select! {
                 batch = batches.recv() => match batch {
                     None => break,
-                    Some(batch) => {
+                    Some(Received::Batch(batch)) => {
                         self.execute(batch.effects, &mut inflight);
                         dirty |= !quiet;
+                        quiet = false;
+                    }
+                    Some(Received::Lagged) => {
+                        self.resync(&mut inflight);
+                        dirty = true;
                         quiet = false;
                     }
                 },
@@ -133,6 +138,18 @@ impl Runtime {
                 quiet = self.schedule_once().await;
             }
         }
+    }
+
+    /// After dropped batches: redo from the state what a new leader redoes (dispatch running
+    /// tasks, start starting actors; both idempotent on the worker). Stops and deletes whose
+    /// batch was dropped are not redone, as after a failover (ARCHITECTURE.md, Bounded queues).
+    fn resync(&self, inflight: &mut JoinSet<()>) {
+        let recovered = self.h.log.state().read(effects::recovery_effects);
+        tracing::warn!(
+            count = recovered.len(),
+            "effects lagged: re-dispatching work in flight from the state"
+        );
+        self.execute(recovered, inflight);
     }
 
     /// Propose the scheduler's placements; returns whether they all turned out to be no-ops.
@@ -212,7 +229,7 @@ impl Runtime {
     /// Log every breaker transition that differs from the replicated state.
     async fn record_transitions(&mut self) {
         let mut commands = Vec::new();
-        while let Ok((worker_id, state)) = self.transitions.try_recv() {
+        for (worker_id, state) in self.transitions.take() {
             let differs = self.h.log.state().read(|s| {
                 s.workers
                     .get(&worker_id)

@@ -1,6 +1,7 @@
 //! Runtime tests with a fake worker pool and an in-memory log, on paused time:
 //! tasks are placed, dispatched and recorded; system failures retry on another worker; actors
-//! start and stop; recovery re-dispatches what was in flight.
+//! start and stop; recovery re-dispatches what was in flight, also after the effects channel
+//! lagged.
 
 use xnai_proto::ids::ObjectId;
 
@@ -140,6 +141,62 @@ async fn tasks_run_retry_elsewhere_and_actors_start() {
     assert_eq!(pool.count(&stop), 1, "{:?}", pool.calls());
     runtime.abort();
     log.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lagging_runtime_resynchronises_from_the_state() {
+    // One batch fits; the runtime (same thread) does not run until this test awaits something
+    // that waits, so the proposals below fill the channel and the assignment's batch is dropped.
+    let (log, batches) = MemLog::with_bound(1);
+    let log = Arc::new(log);
+    let dyn_log: Arc<dyn CommandLog> = log.clone();
+    let pool = Arc::new(FakePool::with_down(&[]));
+    let beats = Arc::new(Heartbeats::default());
+    let w = WorkerId(1 << 8);
+    dyn_log
+        .propose(vec![register(w, 1)])
+        .await
+        .expect("registered");
+    beats.record(w, 0, 0, Pressure::Ok);
+    let runtime = tokio::spawn(Runtime::new(dyn_log.clone(), pool.clone(), beats).run(batches));
+    // Let it start (nothing to recover yet) and take the registration batch.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(log.dropped_batches(), 0);
+
+    let task_id = TaskId(3 << 8);
+    let spec = TaskSpec {
+        function: "echo".into(),
+        args: vec![Arg::Inline(b"lag".to_vec())],
+        options: TaskOptions::default(),
+    };
+    let submit = Command::SubmitTask {
+        request_id: "lag".into(),
+        task_id,
+        spec,
+    };
+    let assign = Command::AssignTask {
+        task_id,
+        worker_id: w,
+    };
+    // Without yielding: the submission fills the channel, the assignment (DispatchTask) drops.
+    dyn_log.propose(vec![submit]).await.expect("submitted");
+    dyn_log.propose(vec![assign]).await.expect("assigned");
+    assert_eq!(log.dropped_batches(), 1, "the dispatch batch was dropped");
+    assert_eq!(
+        dyn_log.state().read(|s| s.tasks[&task_id].state),
+        TaskState::Running
+    );
+
+    // The runtime sees the lag, re-dispatches the running task from the state, and it finishes.
+    wait_for(&*dyn_log, |s| {
+        s.objects
+            .get(&task_id.return_object())
+            .is_some_and(|o| o.state == ObjectState::Ready)
+    })
+    .await;
+    assert_eq!(pool.count("exec echo"), 1, "{:?}", pool.calls());
+    runtime.abort();
+    dyn_log.close().await;
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! actor restart waits 50 ms doubling to 5 s, a task whose argument is unavailable is held
 //! 200 ms doubling to 2 s, and a session with no keep-alive is closed after its lease.
 
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use xnai_proto::ids::{ActorId, SessionId, TaskId, WorkerId};
 
@@ -24,7 +23,7 @@ struct Rig {
     log: Arc<dyn CommandLog>,
     pool: Arc<FakePool>,
     beats: Arc<Heartbeats>,
-    batches: Option<UnboundedReceiver<AppliedBatch>>,
+    batches: Option<EffectsReceiver>,
     runtime: Option<JoinHandle<()>>,
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use xnai_proto::ids::{ActorId, ObjectId, TaskId, WorkerId};
 
-pub use breaker::{Breakers, Transition};
+pub use breaker::{Breakers, Transition, Transitions};
 pub use grpc::GrpcWorkerPool;
 
 /// An argument as sent to a worker: inline bytes, or an object and where its copies are.

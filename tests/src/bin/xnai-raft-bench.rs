@@ -56,7 +56,8 @@ async fn failover_once() -> Result<f64> {
         .await?;
     let leader = c.leader()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Instant)>();
+    // Bounded: the writer waits when the reader falls 1,024 acknowledgements behind.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Instant)>(1_024);
     let writer = {
         let (client, stop) = (client.clone(), stop.clone());
         tokio::spawn(async move {
@@ -69,7 +70,7 @@ async fn failover_once() -> Result<f64> {
                     .await
                     .is_ok()
                 {
-                    let _ = tx.send((started, Instant::now()));
+                    let _ = tx.send((started, Instant::now())).await;
                 }
             }
         })
@@ -87,6 +88,7 @@ async fn failover_once() -> Result<f64> {
         }
     };
     stop.store(true, Ordering::SeqCst);
+    drop(rx); // a writer waiting on a full channel gets an error and sees `stop`
     let _ = writer.await;
     Ok(gap.as_secs_f64())
 }

@@ -11,3 +11,4 @@ mod t50_status;
 mod t60_spill;
 mod t90_issue_14_bounded_state;
 mod t91_issue_14_listen_fd;
+mod t92_issue_14_worker_sizing;

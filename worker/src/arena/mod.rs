@@ -6,6 +6,7 @@
 //! under their final name only when complete and checksummed, and reads are zero-copy views of
 //! an mmap. Thread-safe: one short mutex guards the index.
 
+mod evictions;
 mod fsops;
 mod index;
 mod local;
@@ -18,9 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use xnai_proto::ids::ObjectId;
 
+pub use evictions::{
+    EvictionReceiver, EvictionSender, MAX_PENDING_EVICTIONS, REPORT_BATCH, eviction_notices,
+};
 pub use fsops::{FsSpace, fs_space, is_tmpfs};
 pub use index::SpillUsage;
 pub use local::{CreatedPut, LocalPuts};
@@ -62,16 +65,14 @@ pub struct ArenaConfig {
     pub spill: Option<SpillConfig>,
 }
 
-/// Ids of evicted objects, for the head.
-pub type EvictionReceiver = mpsc::UnboundedReceiver<Vec<ObjectId>>;
-
 pub(crate) struct Shared {
     dir: PathBuf,
     /// Whether the arena created `dir` (and so removes it at the end).
     owns_dir: bool,
     index: Mutex<Index>,
     seq: AtomicU64,
-    evictions: mpsc::UnboundedSender<Vec<ObjectId>>,
+    /// Removed copies waiting to be reported to the head (bounded, coalescing).
+    evictions: EvictionSender,
     spill: Option<SpillDir>,
     /// How long a streamed put may send nothing before it is dropped, in milliseconds.
     put_idle_ms: AtomicU64,
@@ -183,7 +184,7 @@ impl Arena {
         }
         let spill = config.spill.as_ref().map(SpillDir::open).transpose()?;
         let spill_capacity = config.spill.as_ref().map_or(0, |s| s.capacity);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = eviction_notices();
         let shared = Shared {
             dir,
             owns_dir,
@@ -248,7 +249,7 @@ impl Arena {
         };
         if !victims.is_empty() {
             tracing::info!(evicted = victims.len(), need, "arena evicted pulled copies");
-            let _ = self.shared.evictions.send(victims);
+            self.shared.evictions.note(victims);
         }
         Ok(())
     }

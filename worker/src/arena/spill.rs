@@ -319,7 +319,7 @@ impl Arena {
         if let WorkerError::SpillCorrupt { object, .. } = &e {
             tracing::error!(object_id = %object, error = %e, "corrupt spill file; copy dropped");
             self.delete(&[*object]);
-            let _ = self.shared.evictions.send(vec![*object]);
+            self.shared.evictions.note([*object]);
         }
         e
     }

@@ -119,7 +119,9 @@ fn on_failure(link: &HeadLink, session: &Session, failures: u32, leader: Option<
     }
 }
 
-/// Forward arena evictions to the head until the arena goes away.
+/// Forward arena evictions to the head until the arena goes away, in batches of at most
+/// `arena::REPORT_BATCH` ids (the link already retries through leader changes; a report that
+/// still fails is dropped, and the head meets the stale location as a failed fetch).
 pub async fn forward_evictions(link: Arc<HeadLink>, mut evictions: EvictionReceiver) {
     while let Some(ids) = evictions.recv().await {
         if let Err(e) = link.report_removed(&ids, "evicted: arena full").await {

@@ -111,9 +111,9 @@ async fn registers_heartbeats_reregisters_and_reports() {
     link.report_object(id, StoredMeta { size: 3, crc32: 4 }, ReportedCopy::Put)
         .await
         .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = crate::arena::eviction_notices();
     let fwd = tokio::spawn(forward_evictions(Arc::clone(&link), rx));
-    tx.send(vec![id]).unwrap();
+    tx.note([id]);
     wait_until(|| !head.seen.lock().unwrap().removed.is_empty()).await;
     {
         let seen = head.seen.lock().unwrap();

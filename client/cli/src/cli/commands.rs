@@ -26,6 +26,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             data_dir,
             arena_bytes,
             spill_bytes,
+            worker_cpus,
+            worker_memory,
             detach,
         } => {
             up(
@@ -35,6 +37,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                     data_dir,
                     arena_bytes,
                     spill_bytes,
+                    worker_cpus,
+                    worker_memory,
                 },
                 detach,
                 json,
@@ -109,6 +113,7 @@ fn print_value(json: bool, base: serde_json::Value, v: &[u8]) -> Result<()> {
 }
 
 async fn up(cfg: UpConfig, detach: bool, json: bool) -> Result<()> {
+    let cfg_arena = cfg.arena_bytes;
     let cluster = launcher::up(&cfg).await?;
     let r = &cluster.report;
     if json {
@@ -125,11 +130,17 @@ async fn up(cfg: UpConfig, detach: bool, json: bool) -> Result<()> {
         }
         for w in &r.workers {
             println!(
-                "worker-{} {} pid {}",
+                "worker-{} {} pid {}: {} CPU(s), {} memory, {} arena",
                 w.index,
                 w.address,
-                w.pid.unwrap_or(0)
+                w.pid.unwrap_or(0),
+                w.cpus,
+                format_size(w.memory_bytes),
+                format_size(cfg_arena),
             );
+        }
+        if let Some(w) = &r.sizing_warning {
+            eprintln!("xnai up: warning: {w}");
         }
         println!("XNAI_HEAD={}", r.heads.join(","));
         println!("XNAI_TOKEN={}", r.token);
@@ -241,8 +252,8 @@ fn status(s: &ClusterStatus, json: bool) -> Result<()> {
         "ADDRESS",
         "PID",
         "STATE",
-        "CPUS FREE",
-        "MEMORY FREE",
+        "CPUS FREE/OFFERED",
+        "MEMORY FREE/OFFERED",
         "ARENA USED",
         "SPILLED (OUT/BACK)",
         "PRESSURE",

@@ -59,6 +59,13 @@ pub enum Command {
         /// spilling off).
         #[arg(long, env = "XNAI_SPILL_BYTES", value_parser = parse_size)]
         spill_bytes: Option<u64>,
+        /// CPUs each worker offers (default: host cores / workers, rounded down, at least 1).
+        #[arg(long, env = "XNAI_WORKER_CPUS")]
+        worker_cpus: Option<f64>,
+        /// Memory each worker offers (e.g. 2GiB; default: available memory, less the arenas
+        /// and 256 MiB per head, divided among the workers).
+        #[arg(long, env = "XNAI_WORKER_MEMORY", value_parser = parse_size)]
+        worker_memory: Option<u64>,
         /// Return once the cluster is ready instead of staying in the foreground.
         #[arg(long)]
         detach: bool,

@@ -27,7 +27,7 @@ pub struct HeadRecord {
 }
 
 /// One worker process as recorded in `cluster.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerRecord {
     /// 1..=M.
     pub index: usize,
@@ -39,10 +39,16 @@ pub struct WorkerRecord {
     pub arena_dir: PathBuf,
     /// Its log file.
     pub log: PathBuf,
+    /// CPUs it offers (`--cpus`: its share of the host, see `launcher::sizing`).
+    #[serde(default)]
+    pub cpus: f64,
+    /// Memory it offers (`--memory-bytes`).
+    #[serde(default)]
+    pub memory_bytes: u64,
 }
 
 /// The whole `cluster.json`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterFile {
     /// Format version (1).
     pub version: u32,
@@ -193,6 +199,8 @@ mod tests {
                 pid: None,
                 arena_dir: "/dev/shm/xnai-arena-ab".into(),
                 log: dir.log_file("worker-1"),
+                cpus: 1.0,
+                memory_bytes: 1 << 30,
             }],
         };
         file.save(&dir).unwrap();

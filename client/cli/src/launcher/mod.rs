@@ -5,6 +5,7 @@
 pub mod files;
 mod heads;
 pub mod procs;
+pub mod sizing;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,6 +34,10 @@ pub struct UpConfig {
     /// Spill directory bound per worker, in `DIR/spill/worker-N` (`None`: 4 x the arena; 0:
     /// no spilling).
     pub spill_bytes: Option<u64>,
+    /// CPUs each worker offers (`None`: its share of the host's cores, see [`sizing`]).
+    pub worker_cpus: Option<f64>,
+    /// Memory each worker offers (`None`: its share of the host's available memory).
+    pub worker_memory: Option<u64>,
 }
 
 /// A started cluster, as `xnai up` reports it.
@@ -42,10 +47,13 @@ pub struct UpReport {
     pub data_dir: PathBuf,
     /// Head addresses (`host:port`).
     pub heads: Vec<String>,
-    /// Workers started.
+    /// Workers started (each with the CPUs and memory it offers).
     pub workers: Vec<WorkerRecord>,
     /// The cluster token.
     pub token: String,
+    /// Set when the host had too little memory to share (see [`sizing::divide`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizing_warning: Option<String>,
 }
 
 /// A running cluster: its children and what to write back when it stops.
@@ -106,6 +114,16 @@ pub async fn up(cfg: &UpConfig) -> Result<Cluster> {
     if cfg.heads == 0 {
         bail!("--heads must be at least 1");
     }
+    let share = sizing::divide(
+        &sizing::host_resources(),
+        &sizing::SizingRequest {
+            workers: cfg.workers,
+            heads: cfg.heads,
+            arena_bytes: cfg.arena_bytes,
+            cpus: cfg.worker_cpus,
+            memory_bytes: cfg.worker_memory,
+        },
+    )?;
     let bins = bin_dir()?;
     let (head_bin, worker_bin) = (binary(&bins, "xnai-head")?, binary(&bins, "xnai-worker")?);
     let dir = DataDir::new(&cfg.data_dir);
@@ -142,6 +160,7 @@ pub async fn up(cfg: &UpConfig) -> Result<Cluster> {
             heads: vec![],
             workers: vec![],
             token: token.clone(),
+            sizing_warning: share.warning.clone(),
         },
         children: Vec::new(),
         dir,
@@ -150,6 +169,7 @@ pub async fn up(cfg: &UpConfig) -> Result<Cluster> {
     let started = cluster
         .start(
             cfg,
+            &share,
             previous.as_ref(),
             &head_bin,
             &worker_bin,
@@ -171,6 +191,7 @@ impl Cluster {
     async fn start(
         &mut self,
         cfg: &UpConfig,
+        share: &sizing::WorkerShare,
         previous: Option<&ClusterFile>,
         head_bin: &Path,
         worker_bin: &Path,
@@ -201,6 +222,10 @@ impl Cluster {
                 arena_dir.display().to_string(),
                 "--addr-file".into(),
                 addr_file.display().to_string(),
+                "--cpus".into(),
+                share.cpus.to_string(),
+                "--memory-bytes".into(),
+                share.memory_bytes.to_string(),
             ];
             if spill_bytes > 0 {
                 args.extend(["--spill-dir".into(), spill_dir.display().to_string()]);
@@ -216,6 +241,8 @@ impl Cluster {
                 pid: Some(pid),
                 arena_dir,
                 log,
+                cpus: share.cpus,
+                memory_bytes: share.memory_bytes,
             });
         }
         for (i, w) in self.file.workers.iter_mut().enumerate() {
