@@ -114,6 +114,7 @@ async fn shutdown_signal() {
 /// `xnai-head-chaos-bug` binary runs the very same entry point.
 pub fn main() -> std::process::ExitCode {
     xnai_proto::alloc::tune_for_object_streams();
+    return_free_memory_periodically();
     match serve() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -168,4 +169,34 @@ async fn serve() -> anyhow::Result<()> {
     };
     xnai_head::run(config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// How often the head hands free heap pages back to the OS.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Issue 14: the head's RSS grew with the tasks it had seen although its state stayed
+/// bounded. glibc kept the freed memory: half of the heap was free (`malloc_stats`), in the
+/// thread arenas that multi-MiB buffers (snapshot encoding, sled rewrites) come from under
+/// `tune_for_object_streams`, and one `malloc_trim(0)` took RSS from 97 to 56 MiB with every
+/// structure in place (docs/BENCHMARKS.md, "The long soak"). A thread trims every 10 s;
+/// a trim walks the arenas and costs a few milliseconds.
+fn return_free_memory_periodically() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let spawned = std::thread::Builder::new()
+            .name("malloc-trim".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(TRIM_EVERY);
+                    // SAFETY: malloc_trim only returns free pages to the OS; it takes the
+                    // allocator's own locks and has no memory-safety preconditions.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("xnai-head: no malloc-trim thread ({e}); RSS may keep freed memory");
+        }
+    }
 }
