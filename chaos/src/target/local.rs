@@ -124,6 +124,8 @@ impl LocalCluster {
                 data.display().to_string(),
                 "--cluster-id".into(),
                 cluster_id.clone(),
+                "--worker-lease-ms".into(),
+                cfg.worker_lease_ms.to_string(),
             ];
             if cfg.heads > 1 {
                 args.extend(["--peers".into(), peers.join(",")]);
