@@ -32,14 +32,21 @@ pub fn holder_named(error: &str) -> Option<&str> {
 /// invoked. `None`: nothing excuses it (the holder is unnamed, unknown, or was not hit).
 fn excusing_fault<'h>(h: &'h History, ack: &Op, error: &str) -> Option<&'h str> {
     let node = h.node_of(holder_named(error)?)?;
-    h.faults
+    let hits: Vec<&str> = h
+        .faults
         .iter()
-        .find(|f| {
+        .filter(|f| {
             f.target == node
                 && LOSING_FAULTS.contains(&f.nemesis.as_str())
                 && f.end_ms >= ack.invoke_ms
         })
         .map(|f| f.nemesis.as_str())
+        .collect();
+    // Counted under a kill when there was one (the surest cause), else the first fault.
+    hits.iter()
+        .find(|n| **n == "worker-kill")
+        .or(hits.first())
+        .copied()
 }
 
 /// Run the check. Acknowledged task outputs that failed for good because the task used up its
