@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::json;
 
 use super::{CheckResult, Violation};
-use crate::history::{Expect, History, Op, OpValue, Outcome};
+use crate::history::{Expect, Fault, History, Op, OpValue, Outcome};
 use crate::workload::verify::acknowledged;
 
 /// Name in the report.
@@ -31,8 +31,9 @@ pub fn holder_named(error: &str) -> Option<&str> {
 /// worker fault aimed at the holder's node, still in effect or yet to come when the put was
 /// invoked. `None`: nothing excuses it (the holder is unnamed, unknown, or was not hit).
 fn excusing_fault<'h>(h: &'h History, ack: &Op, error: &str) -> Option<&'h str> {
-    let node = h.node_of(holder_named(error)?)?;
-    let hits: Vec<&str> = h
+    let holder = holder_named(error)?;
+    let node = h.node_of(holder)?;
+    let hits: Vec<&Fault> = h
         .faults
         .iter()
         .filter(|f| {
@@ -40,13 +41,20 @@ fn excusing_fault<'h>(h: &'h History, ack: &Op, error: &str) -> Option<&'h str> 
                 && LOSING_FAULTS.contains(&f.nemesis.as_str())
                 && f.end_ms >= ack.invoke_ms
         })
-        .map(|f| f.nemesis.as_str())
         .collect();
-    // Counted under a kill when there was one (the surest cause), else the first fault.
-    hits.iter()
-        .find(|n| **n == "worker-kill")
+    // Counted under the fault that ended the holder: the last one that began before the node
+    // registered anew (the holder's successor), else the first one.
+    let seen = h.workers.iter().find(|w| w.worker_id == holder)?.at_ms;
+    let successor = h
+        .workers
+        .iter()
+        .filter(|w| w.node.as_deref() == Some(node) && w.at_ms > seen)
+        .map(|w| w.at_ms)
+        .min();
+    successor
+        .and_then(|t| hits.iter().rev().find(|f| f.start_ms < t))
         .or(hits.first())
-        .copied()
+        .map(|f| f.nemesis.as_str())
 }
 
 /// Run the check. Acknowledged task outputs that failed for good because the task used up its
@@ -292,6 +300,23 @@ mod tests {
         let r = check(&h);
         assert!(r.violations.is_empty(), "{:?}", r.violations);
         assert_eq!(r.summary["put_lost_with_their_worker"], 1);
+        // Paused, then cut off long enough to be declared dead (it registered anew at 42):
+        // counted under the partition.
+        let mut back = workers.clone();
+        back.push(seen("w1b", "worker-1"));
+        back[2].at_ms = 42;
+        let h = History {
+            ops: ops.clone(),
+            faults: vec![
+                fault("worker-pause", "worker-1", 20, 25),
+                fault("partition", "worker-1", 30, 40),
+            ],
+            workers: back,
+            ..Default::default()
+        };
+        let r = check(&h);
+        assert!(r.violations.is_empty());
+        assert_eq!(r.summary["put_lost_by_fault"]["partition"], 1);
         // Another worker was killed, not its holder: a violation.
         let h = History {
             ops: ops.clone(),
