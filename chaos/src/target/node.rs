@@ -227,3 +227,44 @@ pub fn allow_core_dumps() -> u64 {
 
 /// Log lines quoted when a node exits by itself.
 const CRASH_LOG_LINES: usize = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node that aborts is reported as exited by itself, with its signal and the end of its
+    /// log; it ran in its own working directory (where a core file would land).
+    #[tokio::test]
+    async fn an_aborting_node_is_reported_with_its_log_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = "pwd; echo about to abort; kill -ABRT $$";
+        let mut node = Node::new(
+            "head-9".into(),
+            PathBuf::from("/bin/sh"),
+            vec!["-c".into(), script.into()],
+            vec![],
+            dir.path().join("head-9.log"),
+            false,
+            None,
+        );
+        node.spawn("token").expect("spawn");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let message = loop {
+            if let Some(m) = node.exited() {
+                break m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node never exited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(message.contains("head-9 exited by itself"), "{message}");
+        assert!(message.contains("SIGABRT"), "{message}");
+        assert!(message.contains("about to abort"), "{message}");
+        assert!(
+            message.contains("head-9.cwd"),
+            "ran in its own directory: {message}"
+        );
+    }
+}
