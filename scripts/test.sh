@@ -42,4 +42,4 @@ echo "== chaos: a seeded mix of faults against a local cluster (docs/CHAOS.md)"
 null_guard
 target_dir="${CARGO_TARGET_DIR:-target}"
 "$target_dir/debug/xnai-chaos" run --target local --nemesis mix --seed "${XNAI_CHAOS_SEED:-42}" \
-  --duration 90s --report "$target_dir/chaos/report.json"
+  --duration 90s --strict --report "$target_dir/chaos/report.json"

@@ -134,12 +134,44 @@ pub struct RunConfig {
     pub head_env: Vec<(String, String)>,
     /// The repository root, for the compose target's `deploy/` scripts.
     pub repo_dir: PathBuf,
-    /// Count warnings (acknowledged tasks whose retry budget ran out) as violations.
+    /// Count warnings (acknowledged tasks whose retry budget ran out, inconclusive
+    /// linearizability searches) as violations.
     pub strict: bool,
+    /// The local heads' worker lease (`--worker-lease-ms`), ms. Longer than the product's
+    /// default (1.5 s) so that a paused or cut-off worker's breaker opens (after 5 failed
+    /// probes, ~2.5 s) before the worker is declared dead: see docs/CHAOS.md.
+    pub worker_lease_ms: u64,
     /// Leave the full history out of the JSON report (checks still see it); for small
     /// example reports.
     pub omit_history: bool,
 }
+
+#[cfg(test)]
+impl RunConfig {
+    /// A local, fault-free configuration for unit tests of the report.
+    pub fn for_tests() -> Self {
+        Self {
+            target: TargetKind::Local,
+            nemeses: vec![],
+            seed: 1,
+            duration: Duration::from_secs(1),
+            report: PathBuf::from("report.json"),
+            bin_dir: PathBuf::from("."),
+            clients: 1,
+            heads: 1,
+            workers: 1,
+            arena_bytes: 1 << 20,
+            head_env: vec![],
+            repo_dir: PathBuf::from("."),
+            strict: false,
+            worker_lease_ms: DEFAULT_CHAOS_WORKER_LEASE_MS,
+            omit_history: false,
+        }
+    }
+}
+
+/// See [`RunConfig::worker_lease_ms`].
+pub const DEFAULT_CHAOS_WORKER_LEASE_MS: u64 = 5000;
 
 #[cfg(test)]
 mod tests {

@@ -155,6 +155,24 @@ pub struct Op {
     pub error: Option<String>,
 }
 
+impl Op {
+    /// The kind of operation, for counting and for recovery per kind: `submit-fill`, `put`,
+    /// `read`, `read-final`, `counter-incr`, `register-create`, `free`, ...
+    pub fn kind(&self) -> String {
+        match &self.value {
+            OpValue::Submit { function, .. } => format!("submit-{function}"),
+            OpValue::Put { .. } => "put".into(),
+            OpValue::Read {
+                final_check: true, ..
+            } => "read-final".into(),
+            OpValue::Read { .. } => "read".into(),
+            OpValue::Counter { method, .. } => format!("counter-{method}"),
+            OpValue::Free { .. } => "free".into(),
+            OpValue::Register { op, .. } => format!("register-{op:?}").to_lowercase(),
+        }
+    }
+}
+
 /// A fault window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
@@ -183,6 +201,20 @@ pub struct BreakerEvent {
     pub to: String,
 }
 
+/// A worker registration seen by polling `ClusterStatus`: which harness node a worker id is
+/// (a restarted or returning process registers under a new id at the same address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerSeen {
+    /// When it was first seen (ms since start).
+    pub at_ms: u64,
+    /// The head's id for it.
+    pub worker_id: String,
+    /// The address it advertises.
+    pub address: String,
+    /// The harness's name for the node at that address (`worker-2`), if known.
+    pub node: Option<String>,
+}
+
 /// Everything recorded in a run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct History {
@@ -192,6 +224,19 @@ pub struct History {
     pub faults: Vec<Fault>,
     /// Breaker transitions.
     pub breakers: Vec<BreakerEvent>,
+    /// Worker ids as first seen, with the node each one is.
+    #[serde(default)]
+    pub workers: Vec<WorkerSeen>,
+}
+
+impl History {
+    /// The harness node (`worker-2`) a worker id belongs to, if it was seen.
+    pub fn node_of(&self, worker_id: &str) -> Option<&str> {
+        self.workers
+            .iter()
+            .find(|w| w.worker_id == worker_id)
+            .and_then(|w| w.node.as_deref())
+    }
 }
 
 /// A thread-safe recorder shared by the workload clients, the nemesis and the poller.
@@ -234,6 +279,11 @@ impl Recorder {
     /// Record a breaker transition.
     pub fn breaker(&self, e: BreakerEvent) {
         self.lock().breakers.push(e);
+    }
+
+    /// Record a worker id seen for the first time.
+    pub fn worker(&self, w: WorkerSeen) {
+        self.lock().workers.push(w);
     }
 
     /// A copy of everything so far.

@@ -28,7 +28,7 @@ use xnai_sdk::{Client, ClientConfig};
 use crate::checkers::Violation;
 use crate::config::RunConfig;
 use crate::error::Result;
-use crate::history::{BreakerEvent, Recorder};
+use crate::history::{BreakerEvent, Recorder, WorkerSeen};
 use crate::report::Report;
 use crate::target::Target;
 
@@ -49,6 +49,12 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
     let target = Target::start(&cfg).await?;
     let heads = target.heads();
     let token = target.token();
+    // Which node each worker address is: ties the head's worker ids to the nemesis's targets.
+    let nodes: BTreeMap<String, String> = target
+        .worker_names()
+        .into_iter()
+        .filter_map(|n| Some((target.worker_address(&n)?, n)))
+        .collect();
     let connect = || {
         let mut c = ClientConfig::new(heads.clone(), token.clone());
         c.session_lease = None;
@@ -71,7 +77,7 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
         stop: AtomicBool::new(false),
     });
     tracing::info!("--- workload and nemesis");
-    let poller = tokio::spawn(poll_breakers(client.clone(), rec.clone(), ctx.clone()));
+    let poller = tokio::spawn(poll_breakers(client.clone(), rec.clone(), nodes));
     let procs: Vec<_> = (0..cfg.clients)
         .map(|p| tokio::spawn(workload::process(ctx.clone(), p)))
         .collect();
@@ -116,16 +122,7 @@ pub async fn run(cfg: RunConfig, keep_dir: bool) -> Result<Report> {
     let kept = nemesis.target.stop(keep_dir || !extra.is_empty()).await;
     tracing::info!("--- checking {} operations", history.ops.len());
     let checks = checkers::check_all(&history);
-    let warnings = checkers::acked_lost::warnings(&history);
-    let mut report = Report::build(
-        cfg.clone(),
-        steps,
-        duration_s,
-        history,
-        checks,
-        extra,
-        warnings,
-    );
+    let mut report = Report::build(cfg.clone(), steps, duration_s, history, checks, extra);
     report.kept_dir = kept.map(|p| p.display().to_string());
     if cfg.omit_history {
         report.history.ops.clear();
@@ -148,13 +145,23 @@ async fn settle(client: &Client, workers: usize) {
     tracing::warn!("not every worker is alive {SETTLE:?} after the heal; reading anyway");
 }
 
-/// Poll `ClusterStatus` twice a second and record breaker state changes per worker. Keyed by
-/// worker id: a restarted worker registers anew on the same address, next to its dead entry.
-async fn poll_breakers(client: Client, rec: Recorder, ctx: Arc<workload::Ctx>) {
+/// Poll `ClusterStatus` twice a second and record breaker state changes per worker, and every
+/// worker id when first seen with the node (`nodes`: address to name) it is. Keyed by worker
+/// id: a restarted worker registers anew on the same address, next to its dead entry.
+/// Runs until the final reads are done (the run aborts it), so late registrations are seen.
+async fn poll_breakers(client: Client, rec: Recorder, nodes: BTreeMap<String, String>) {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    while !ctx.stopped() {
+    loop {
         if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), client.status()).await {
             for w in s.workers {
+                if !seen.contains_key(&w.worker_id) {
+                    rec.worker(WorkerSeen {
+                        at_ms: rec.now_ms(),
+                        worker_id: w.worker_id.clone(),
+                        address: w.address.clone(),
+                        node: nodes.get(&w.address).cloned(),
+                    });
+                }
                 let prev = seen
                     .get(&w.worker_id)
                     .cloned()

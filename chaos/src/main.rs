@@ -71,9 +71,13 @@ enum Cmd {
         #[arg(long)]
         omit_history: bool,
         /// Count warnings (acknowledged tasks that failed for good after using up their retry
-        /// budget) as violations.
+        /// budget, inconclusive linearizability searches) as violations.
         #[arg(long)]
         strict: bool,
+        /// The local heads' worker lease in ms; longer than the product default so that a
+        /// paused worker's breaker opens before the worker is declared dead (docs/CHAOS.md).
+        #[arg(long, default_value_t = xnai_chaos::config::DEFAULT_CHAOS_WORKER_LEASE_MS)]
+        worker_lease_ms: u64,
     },
 }
 
@@ -113,6 +117,7 @@ async fn run() -> anyhow::Result<bool> {
         repo,
         omit_history,
         strict,
+        worker_lease_ms,
     } = Args::parse().command;
     let bin_dir = match bin_dir {
         Some(d) => d,
@@ -142,6 +147,7 @@ async fn run() -> anyhow::Result<bool> {
         repo_dir: repo,
         omit_history,
         strict,
+        worker_lease_ms,
     };
     let r = xnai_chaos::run(cfg, keep).await?;
     print!("{}", xnai_chaos::report::table::render(&r));

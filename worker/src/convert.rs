@@ -2,7 +2,7 @@
 //! ids are INVALID_ARGUMENT), argument checks (inline size limit, names) and reply building.
 
 use bytes::Bytes;
-use xnai_proto::ids::{ActorId, ObjectId, TaskId};
+use xnai_proto::ids::{ActorId, ObjectId, TaskId, WorkerId};
 use xnai_proto::limits::{MAX_INLINE_ARGS_BYTES, MAX_NAME_BYTES};
 use xnai_proto::pb;
 use xnai_proto::units::format_size;
@@ -24,6 +24,11 @@ pub fn to_wire<T: From<Bytes>>(b: Bytes) -> T {
 /// Parse an object id.
 pub fn object_id(s: &str) -> Result<ObjectId> {
     Ok(ObjectId::parse(s)?)
+}
+
+/// Parse a worker id.
+pub fn worker_id(s: &str) -> Result<WorkerId> {
+    Ok(WorkerId::parse(s)?)
 }
 
 /// Parse an actor id.

@@ -236,9 +236,14 @@ async fn serve(
                 spill: a.spill_usage(),
             }
         });
+        let e = executor.clone();
+        let forget = Box::new(move || {
+            let dropped = e.forget_all_objects();
+            tracing::warn!(dropped, "dropped every object of the previous registration");
+        });
         loops.push(supervisor.spawn(
             "head link (heartbeats)",
-            forever(heartbeat_loop(Arc::clone(&link), status)),
+            forever(heartbeat_loop(Arc::clone(&link), status, forget)),
         ));
         loops.push(supervisor.spawn(
             "eviction reports",

@@ -88,6 +88,7 @@ pub fn check(h: &History) -> CheckResult {
             "resets_after_restart": resets,
         }),
         violations,
+        warnings: vec![],
     }
 }
 

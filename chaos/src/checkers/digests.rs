@@ -54,6 +54,7 @@ pub fn check(h: &History) -> CheckResult {
         checker: NAME,
         summary: json!({ "reads_checked": checked, "distinct_fills_recomputed": cache.len() }),
         violations,
+        warnings: vec![],
     }
 }
 

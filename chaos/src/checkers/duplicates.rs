@@ -56,6 +56,7 @@ pub fn check(h: &History) -> CheckResult {
             "answered_more_than_once": retried,
         }),
         violations,
+        warnings: vec![],
     }
 }
 

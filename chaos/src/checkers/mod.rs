@@ -34,6 +34,9 @@ pub struct CheckResult {
     pub summary: serde_json::Value,
     /// What it found broken.
     pub violations: Vec<Violation>,
+    /// What it could not rule out or found reported rather than silently broken: not a
+    /// violation unless the run is `--strict` (then every warning fails the run).
+    pub warnings: Vec<Violation>,
 }
 
 /// Run every checker.

@@ -1,8 +1,10 @@
 //! Recovery time after each fault: from injection to the completion of the first successful
 //! operation invoked after it (any op; actor calls skip the head), to the first acknowledged
 //! task submission (a Raft write: what head faults delay), and from the heal to the first
-//! success invoked after the heal, as percentiles per nemesis. A fault after whose heal nothing ever succeeded again is a
-//! violation: the cluster did not recover.
+//! success invoked after the heal, as percentiles per nemesis. Violations: a fault after whose
+//! heal nothing ever succeeded again, and a fault during which some kind of operation failed
+//! (or was left unknown) and no operation of that same kind succeeded after the heal: the
+//! cluster recovered for other operations, not for that one.
 
 use std::collections::BTreeMap;
 
@@ -83,10 +85,44 @@ fn stats(mut v: Vec<u64>) -> serde_json::Value {
     })
 }
 
+/// Kinds of operation that failed or ended unknown while `f` was in effect and never
+/// succeeded again once it was healed, each with its failed ops (the witness).
+pub fn kinds_not_recovered<'h>(h: &'h History, f: &Fault) -> BTreeMap<String, Vec<&'h Op>> {
+    let ops = h.ops.iter().filter(|o| o.process != VERIFIER);
+    let mut failed: BTreeMap<String, Vec<&Op>> = BTreeMap::new();
+    for o in ops.clone() {
+        if o.outcome != Outcome::Ok && o.invoke_ms >= f.start_ms && o.invoke_ms <= f.end_ms {
+            failed.entry(o.kind()).or_default().push(o);
+        }
+    }
+    failed.retain(|kind, _| {
+        !ops.clone()
+            .any(|o| o.outcome == Outcome::Ok && o.invoke_ms >= f.end_ms && o.kind() == *kind)
+    });
+    failed
+}
+
 /// Run the check.
 pub fn check(h: &History) -> CheckResult {
     let rs = recoveries(h);
     let mut violations = Vec::new();
+    for f in &h.faults {
+        for (kind, failed) in kinds_not_recovered(h, f) {
+            violations.push(Violation {
+                checker: NAME,
+                message: format!(
+                    "{} op(s) of kind {kind} failed during {} on {} ({} to {} ms) and no {kind} \
+                     succeeded after the heal",
+                    failed.len(),
+                    f.nemesis,
+                    f.target,
+                    f.start_ms,
+                    f.end_ms
+                ),
+                witness: failed.into_iter().take(5).cloned().collect(),
+            });
+        }
+    }
     let mut per: BTreeMap<String, Samples> = BTreeMap::new();
     let (mut all_fault, mut all_heal, mut all_write) = (Vec::new(), Vec::new(), Vec::new());
     for r in &rs {
@@ -134,6 +170,7 @@ pub fn check(h: &History) -> CheckResult {
             "per_nemesis": per_nemesis,
         }),
         violations,
+        warnings: vec![],
     }
 }
 
@@ -178,7 +215,7 @@ mod tests {
                 any(5200, 5210, Outcome::Ok),
             ]),
             faults: vec![fault(100, 5000)],
-            breakers: vec![],
+            ..Default::default()
         };
         let r = recoveries(&h);
         assert_eq!(r[0].after_fault_ms, Some(1200));
@@ -188,8 +225,65 @@ mod tests {
             faults: vec![fault(100, 6000)],
             ..h
         };
-        assert_eq!(check(&h).violations.len(), 1);
+        let v = check(&h).violations;
+        assert!(
+            v.iter()
+                .any(|v| v.message.starts_with("no operation succeeded")),
+            "{v:?}"
+        );
         assert_eq!(percentile(&[1, 2, 3, 4], 50.0), Some(2));
         assert_eq!(percentile(&[1, 2, 3, 4], 99.0), Some(4));
+    }
+
+    fn put(t0: u64, t1: u64, outcome: Outcome) -> Op {
+        op(
+            1,
+            "p",
+            t0,
+            t1,
+            outcome,
+            OpValue::Put {
+                size: 8,
+                expect: crate::history::Expect::Sha256 { hex: "ab".into() },
+                object: None,
+            },
+        )
+    }
+
+    #[test]
+    fn recovery_needs_the_same_kind_of_op_to_succeed_again() {
+        // A put failed during the fault; after the heal only counter calls succeed.
+        let h = History {
+            ops: numbered(vec![
+                put(200, 3000, Outcome::Unknown),
+                any(5200, 5210, Outcome::Ok),
+                any(6000, 6010, Outcome::Ok),
+            ]),
+            faults: vec![fault(100, 5000)],
+            ..Default::default()
+        };
+        let v = check(&h).violations;
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("kind put"), "{}", v[0].message);
+        assert_eq!(v[0].witness.len(), 1);
+        // A put succeeding after the heal recovers it.
+        let mut ops = h.ops.clone();
+        ops.push(put(5300, 5400, Outcome::Ok));
+        let h = History {
+            ops: numbered(ops),
+            ..h
+        };
+        assert!(check(&h).violations.is_empty());
+        // A put that succeeded only during the fault (invoked before the heal) does not.
+        let h2 = History {
+            ops: numbered(vec![
+                put(200, 3000, Outcome::Unknown),
+                put(3100, 4000, Outcome::Ok),
+                any(5200, 5210, Outcome::Ok),
+            ]),
+            faults: vec![fault(100, 5000)],
+            ..Default::default()
+        };
+        assert_eq!(check(&h2).violations.len(), 1);
     }
 }

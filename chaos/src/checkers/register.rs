@@ -176,8 +176,14 @@ pub fn entries(ops: &[&Op]) -> Vec<Entry<RegOp>> {
         .collect()
 }
 
-/// Run the check.
+/// Run the check. A name whose search runs out of budget is a warning (nothing is claimed
+/// either way), which fails a `--strict` run.
 pub fn check(h: &History) -> CheckResult {
+    check_within(h, BUDGET)
+}
+
+/// [`check`] with `budget` search steps per name.
+pub fn check_within(h: &History, budget: u64) -> CheckResult {
     let mut by_name: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
     for op in &h.ops {
         if matches!(op.value, OpValue::Register { .. }) {
@@ -185,15 +191,26 @@ pub fn check(h: &History) -> CheckResult {
         }
     }
     let mut violations = Vec::new();
+    let mut warnings = Vec::new();
     let mut summary = serde_json::Map::new();
     for (name, ops) in &by_name {
         let all = entries(ops);
         let n = all.len();
-        let verdict = analyze(&NamedActor, &all, BUDGET);
+        let verdict = analyze(&NamedActor, &all, budget);
         summary.insert(
             name.to_string(),
             json!({ "ops": ops.len(), "searched": n, "verdict": format!("{verdict:?}") }),
         );
+        if verdict == Verdict::Inconclusive {
+            warnings.push(Violation {
+                checker: NAME,
+                message: format!(
+                    "the linearizability search on the name {name:?} ({n} ops) ran out of its \
+                     budget of {budget} steps: inconclusive, nothing is claimed either way"
+                ),
+                witness: vec![],
+            });
+        }
         if verdict == Verdict::NotLinearizable {
             let keep = shrink(&NamedActor, &all, 300);
             let witness: Vec<Op> = keep
@@ -214,6 +231,7 @@ pub fn check(h: &History) -> CheckResult {
         checker: NAME,
         summary: serde_json::Value::Object(summary),
         violations,
+        warnings,
     }
 }
 
@@ -291,5 +309,41 @@ mod tests {
             reg(0, 10, Create, id("b1", false)),
         ]);
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn an_inconclusive_search_is_reported_and_fails_strict() {
+        use RegisterOp::*;
+        let h = History {
+            ops: numbered(vec![
+                reg(0, 10, Create, id("a1", false)),
+                reg(2, 12, Lookup, id("a1", false)),
+                reg(20, 30, Kill, id("a1", true)),
+                reg(40, 50, Lookup, id("a1", true)),
+            ]),
+            ..Default::default()
+        };
+        assert!(check(&h).warnings.is_empty(), "enough budget: conclusive");
+        let r = check_within(&h, 2);
+        assert!(r.violations.is_empty());
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].message.contains("inconclusive"));
+        assert_eq!(r.summary["n"]["verdict"], "Inconclusive");
+        // A warning passes a plain run and fails a strict one.
+        let mut cfg = crate::config::RunConfig::for_tests();
+        let plain = crate::report::Report::build(
+            cfg.clone(),
+            vec![],
+            1.0,
+            h.clone(),
+            vec![r.clone()],
+            vec![],
+        );
+        assert!(plain.violations.is_empty());
+        assert_eq!(plain.warnings.len(), 1);
+        cfg.strict = true;
+        let strict = crate::report::Report::build(cfg, vec![], 1.0, h, vec![r], vec![]);
+        assert_eq!(strict.violations.len(), 1);
+        assert!(strict.warnings.is_empty());
     }
 }

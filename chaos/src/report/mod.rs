@@ -59,7 +59,9 @@ pub struct Report {
     /// All violations (also inside `checks`).
     pub violations: Vec<Violation>,
     /// Findings that are not violations unless the run is `--strict` (acknowledged tasks whose
-    /// retry budget ran out: failed and reported, not silently lost).
+    /// retry budget ran out: failed and reported, not silently lost; a linearizability search
+    /// that ran out of budget: nothing claimed either way). Empty under `--strict`: they are
+    /// in `violations` then.
     pub warnings: Vec<Violation>,
     /// Throughput per second.
     pub throughput: Vec<Second>,
@@ -71,17 +73,7 @@ pub struct Report {
 
 /// The kind of an op, for counting.
 pub fn kind(op: &Op) -> String {
-    match &op.value {
-        OpValue::Submit { function, .. } => format!("submit-{function}"),
-        OpValue::Put { .. } => "put".into(),
-        OpValue::Read {
-            final_check: true, ..
-        } => "read-final".into(),
-        OpValue::Read { .. } => "read".into(),
-        OpValue::Counter { method, .. } => format!("counter-{method}"),
-        OpValue::Free { .. } => "free".into(),
-        OpValue::Register { op, .. } => format!("register-{op:?}").to_lowercase(),
-    }
+    op.kind()
 }
 
 fn add(c: &mut Counts, o: Outcome) {
@@ -101,7 +93,6 @@ impl Report {
         history: History,
         checks: Vec<CheckResult>,
         extra: Vec<Violation>,
-        warnings: Vec<Violation>,
     ) -> Self {
         let mut ops = Counts::default();
         let mut by_kind: BTreeMap<String, Counts> = BTreeMap::new();
@@ -137,6 +128,7 @@ impl Report {
         let mut violations: Vec<Violation> =
             checks.iter().flat_map(|c| c.violations.clone()).collect();
         violations.extend(extra);
+        let warnings: Vec<Violation> = checks.iter().flat_map(|c| c.warnings.clone()).collect();
         let warnings = if config.strict {
             violations.extend(warnings);
             vec![]

@@ -69,6 +69,8 @@ impl LocalCluster {
     /// worker is alive.
     pub async fn start(cfg: &RunConfig) -> Result<Self> {
         let head_bin = binary(&cfg.bin_dir, "xnai-head")?;
+        let core_limit = super::node::allow_core_dumps();
+        tracing::debug!(core_limit, "core-file limit for the nodes");
         let worker_bin = binary(&cfg.bin_dir, "xnai-worker")?;
         let dir = tempfile::Builder::new()
             .prefix("xnai-chaos-")
@@ -124,6 +126,8 @@ impl LocalCluster {
                 data.display().to_string(),
                 "--cluster-id".into(),
                 cluster_id.clone(),
+                "--worker-lease-ms".into(),
+                cfg.worker_lease_ms.to_string(),
             ];
             if cfg.heads > 1 {
                 args.extend(["--peers".into(), peers.join(",")]);

@@ -3,7 +3,10 @@
 //! start, removed when the process is killed or stopped (its arena is volatile by design).
 //! A node whose address others know up front gets its port already bound (`--listen-fd`, see
 //! [`xnai_proto::handover`]): the listener bound when the cluster was set up for its first start,
-//! the same port bound again right before each restart.
+//! the same port bound again right before each restart. Each node runs in its own working
+//! directory (`NAME.cwd` beside its log) with `RUST_BACKTRACE=1`, so a node that aborts leaves
+//! its panic backtrace in the log and, where the system writes core files into the working
+//! directory and [`allow_core_dumps`] could raise the limit, a core file there.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -68,6 +71,9 @@ impl Node {
     /// Start the process with the cluster token.
     pub fn spawn(&mut self, token: &str) -> Result<()> {
         self.generation += 1;
+        let cwd = self.cwd();
+        std::fs::create_dir_all(&cwd)
+            .map_err(|e| ChaosError::io(format!("creating {}", cwd.display()), e))?;
         let mut args = self.args.clone();
         if self.is_worker {
             let arena = PathBuf::from(format!(
@@ -98,13 +104,16 @@ impl Node {
             (None, None) => None,
         };
         let mut cmd = std::process::Command::new(&self.bin);
-        cmd.args(&args);
+        cmd.args(&args).current_dir(&cwd);
         if let Some(l) = &listener {
             xnai_proto::handover::pass_listener(&mut cmd, l)
                 .map_err(|e| ChaosError::io(format!("handing {} its listener", self.name), e))?;
         }
         let child = tokio::process::Command::from(cmd)
             .env("XNAI_TOKEN", token)
+            // A panic that cannot unwind (abort) prints its backtrace; errors do not capture one.
+            .env("RUST_BACKTRACE", "1")
+            .env("RUST_LIB_BACKTRACE", "0")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
@@ -145,14 +154,31 @@ impl Node {
         Ok(())
     }
 
+    /// The node's working directory (where a core file lands).
+    fn cwd(&self) -> PathBuf {
+        self.log.with_file_name(format!("{}.cwd", self.name))
+    }
+
     /// If the process exited by itself, forget it and say how, with the end of its log (so a
-    /// CI report shows why even after the run directory is gone).
+    /// CI report shows why even after the run directory is gone) and any core file.
     pub fn exited(&mut self) -> Option<String> {
         let status = self.child.as_mut()?.try_wait().ok()??;
         self.child = None;
         let tail = xnai_cli::launcher::procs::log_tail(&self.log, CRASH_LOG_LINES);
+        let cores: Vec<String> = std::fs::read_dir(self.cwd())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("core"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        let core = if cores.is_empty() {
+            String::new()
+        } else {
+            format!("; core file: {}", cores.join(", "))
+        };
         Some(format!(
-            "{} exited by itself ({status}); see {}; its last log lines: {tail}",
+            "{} exited by itself ({status}){core}; see {}; its last log lines: {tail}",
             self.name,
             self.log.display()
         ))
@@ -177,5 +203,68 @@ impl Node {
     }
 }
 
+/// Raise this process's soft core-file limit to its hard limit, so the nodes it starts (which
+/// inherit it) leave a core file when they abort. Best effort: returns the limit now in force.
+pub fn allow_core_dumps() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the `rlimit` we pass, which is valid.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
+                libc::getrlimit(libc::RLIMIT_CORE, &mut lim);
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
 /// Log lines quoted when a node exits by itself.
 const CRASH_LOG_LINES: usize = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node that aborts is reported as exited by itself, with its signal and the end of its
+    /// log; it ran in its own working directory (where a core file would land).
+    #[tokio::test]
+    async fn an_aborting_node_is_reported_with_its_log_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = "pwd; echo about to abort; kill -ABRT $$";
+        let mut node = Node::new(
+            "head-9".into(),
+            PathBuf::from("/bin/sh"),
+            vec!["-c".into(), script.into()],
+            vec![],
+            dir.path().join("head-9.log"),
+            false,
+            None,
+        );
+        node.spawn("token").expect("spawn");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let message = loop {
+            if let Some(m) = node.exited() {
+                break m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node never exited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(message.contains("head-9 exited by itself"), "{message}");
+        assert!(message.contains("SIGABRT"), "{message}");
+        assert!(message.contains("about to abort"), "{message}");
+        assert!(
+            message.contains("head-9.cwd"),
+            "ran in its own directory: {message}"
+        );
+    }
+}

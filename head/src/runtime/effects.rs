@@ -248,7 +248,12 @@ pub(super) async fn stop_actor(h: Handles, actor_id: ActorId, worker_id: WorkerI
     }
 }
 
-pub(super) async fn delete_objects(h: Handles, worker_id: WorkerId, object_ids: Vec<ObjectId>) {
+pub(super) async fn delete_objects(
+    h: Handles,
+    worker_id: WorkerId,
+    meant_for: WorkerId,
+    object_ids: Vec<ObjectId>,
+) {
     // Skip copies the worker holds again by now (a rebuild placed there since).
     let (address, object_ids) = h.log.state().read(|s| {
         let keep: Vec<ObjectId> = object_ids
@@ -268,7 +273,7 @@ pub(super) async fn delete_objects(h: Handles, worker_id: WorkerId, object_ids: 
         return;
     }
     let count = object_ids.len();
-    let call = h.pool.delete_objects(&address, object_ids);
+    let call = h.pool.delete_objects(&address, Some(meant_for), object_ids);
     match h.breakers.call(worker_id, call).await {
         Ok(()) => tracing::debug!(count, "object copies deleted"),
         Err(CallFailed(e)) => tracing::warn!(count, error = %e, "cannot delete object copies"),

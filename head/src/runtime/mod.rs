@@ -278,11 +278,12 @@ impl Runtime {
                 }
                 Effect::DeleteObjects {
                     worker_id,
+                    meant_for,
                     object_ids,
                 } => {
-                    let span = tracing::info_span!("delete_objects", %worker_id);
-                    inflight
-                        .spawn(effects::delete_objects(h, worker_id, object_ids).instrument(span));
+                    let span = tracing::info_span!("delete_objects", %worker_id, %meant_for);
+                    let call = effects::delete_objects(h, worker_id, meant_for, object_ids);
+                    inflight.spawn(call.instrument(span));
                 }
             }
         }

@@ -302,8 +302,13 @@ pub enum Effect {
     },
     /// Call `Worker.DeleteObjects`: these copies are freed (or left behind by a dead worker).
     DeleteObjects {
-        /// Who holds them.
+        /// Who holds them (the process the call goes to).
         worker_id: WorkerId,
+        /// The registration the copies were recorded under, sent along so the worker can
+        /// fence the call: `worker_id` itself for a free; the old id of a returning process
+        /// for what it left behind (a fixed worker dropped those itself before registering
+        /// again and ignores the call; a worker before the fence deletes them).
+        meant_for: WorkerId,
         /// Which objects.
         object_ids: Vec<ObjectId>,
     },

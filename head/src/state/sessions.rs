@@ -95,6 +95,7 @@ impl ControlState {
         for worker_id in std::mem::take(&mut o.locations) {
             self.fx.push(Effect::DeleteObjects {
                 worker_id,
+                meant_for: worker_id,
                 object_ids: vec![id],
             });
         }
@@ -103,24 +104,29 @@ impl ControlState {
 
     /// Merge the `DeleteObjects` effects of one command into one per worker.
     pub(super) fn coalesce_deletes(effects: Vec<Effect>) -> Vec<Effect> {
-        let mut deletes: BTreeMap<WorkerId, Vec<ObjectId>> = BTreeMap::new();
+        let mut deletes: BTreeMap<(WorkerId, WorkerId), Vec<ObjectId>> = BTreeMap::new();
         let mut out = Vec::with_capacity(effects.len());
         for e in effects {
             match e {
                 Effect::DeleteObjects {
                     worker_id,
+                    meant_for,
                     object_ids,
-                } => deletes.entry(worker_id).or_default().extend(object_ids),
+                } => deletes
+                    .entry((worker_id, meant_for))
+                    .or_default()
+                    .extend(object_ids),
                 other => out.push(other),
             }
         }
         out.extend(
-            deletes
-                .into_iter()
-                .map(|(worker_id, object_ids)| Effect::DeleteObjects {
+            deletes.into_iter().map(
+                |((worker_id, meant_for), object_ids)| Effect::DeleteObjects {
                     worker_id,
+                    meant_for,
                     object_ids,
-                }),
+                },
+            ),
         );
         out
     }

@@ -18,7 +18,9 @@ impl ControlState {
             })
             .map(|(id, _)| *id)
             .collect();
-        // The same process back after being declared dead: drop what it still holds.
+        // The same process back after being declared dead: drop what it still holds. The
+        // delete is fenced to the old id: a worker that dropped its old objects itself before
+        // registering ignores it, so it cannot race a rebuild placed on the new id (seed 18).
         let returning: Vec<WorkerId> = self
             .workers
             .iter()
@@ -36,6 +38,7 @@ impl ControlState {
             if !objects.is_empty() {
                 self.fx.push(Effect::DeleteObjects {
                     worker_id,
+                    meant_for: old,
                     object_ids: objects.into_iter().collect(),
                 });
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::time::Instant;
-use xnai_proto::ids::{ActorId, ObjectId};
+use xnai_proto::ids::{ActorId, ObjectId, WorkerId};
 
 use super::{ActorRequest, CallFailed, TaskReply, TaskRequest, WorkerPool};
 
@@ -128,6 +128,7 @@ impl WorkerPool for FakePool {
     fn delete_objects(
         &self,
         address: &str,
+        _meant_for: Option<WorkerId>,
         object_ids: Vec<ObjectId>,
     ) -> BoxFuture<'static, Result<(), CallFailed>> {
         self.unit(address, format!("delete {}", object_ids.len()))

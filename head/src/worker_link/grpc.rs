@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use xnai_proto::auth::TokenInject;
-use xnai_proto::ids::{ActorId, ObjectId};
+use xnai_proto::ids::{ActorId, ObjectId, WorkerId};
 use xnai_proto::limits::MAX_MESSAGE_BYTES;
 use xnai_proto::net::{self, Traffic};
 use xnai_proto::pb::worker_client::WorkerClient;
@@ -109,6 +109,7 @@ impl WorkerPool for GrpcWorkerPool {
     fn delete_objects(
         &self,
         address: &str,
+        meant_for: Option<WorkerId>,
         object_ids: Vec<ObjectId>,
     ) -> BoxFuture<'static, Result<(), CallFailed>> {
         let client = self.client(address);
@@ -116,6 +117,7 @@ impl WorkerPool for GrpcWorkerPool {
         Box::pin(async move {
             let req = xnai_proto::pb::DeleteObjectsRequest {
                 object_ids: object_ids.iter().map(|id| id.hex()).collect(),
+                worker_id: meant_for.map(|id| id.hex()).unwrap_or_default(),
             };
             client?
                 .delete_objects(req)
@@ -131,7 +133,7 @@ impl WorkerPool for GrpcWorkerPool {
         deadline: Duration,
     ) -> BoxFuture<'static, Result<(), CallFailed>> {
         // An empty DeleteObjects: authenticated, no work, answered by the worker's own server.
-        let call = self.delete_objects(address, Vec::new());
+        let call = self.delete_objects(address, None, Vec::new());
         let address = address.to_string();
         Box::pin(async move {
             tokio::time::timeout(deadline, call).await.map_err(|_| {

@@ -105,10 +105,13 @@ pub trait WorkerPool: Send + Sync + 'static {
         address: &str,
         actor_id: ActorId,
     ) -> BoxFuture<'static, Result<(), CallFailed>>;
-    /// Delete object copies (freed, or left behind by a worker declared dead).
+    /// Delete object copies (freed, or left behind by a worker declared dead). `meant_for` is
+    /// the registration they were recorded under: a worker registered under another id now
+    /// ignores the call (`None`: unfenced, the probe).
     fn delete_objects(
         &self,
         _address: &str,
+        _meant_for: Option<WorkerId>,
         _object_ids: Vec<ObjectId>,
     ) -> BoxFuture<'static, Result<(), CallFailed>> {
         Box::pin(async { Ok(()) })

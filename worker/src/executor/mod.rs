@@ -219,6 +219,20 @@ impl Executor {
             }
         }
     }
+
+    /// Delete every object in the arena and forget every stored result: the worker is about to
+    /// register under a new id, and the head recorded none of these at that id (what the old
+    /// id held was dropped from its directory when it was declared dead). Returns how many
+    /// objects were deleted. A task still running finishes and stores its output afterwards.
+    pub fn forget_all_objects(&self) -> usize {
+        let arena = &self.inner.arena;
+        let ids = arena.object_ids();
+        let gone = arena.delete(&ids);
+        self.inner
+            .tasks()
+            .retain(|_, slot| matches!(slot, Slot::Running(_)));
+        gone.len()
+    }
 }
 
 async fn run_task(inner: &Arc<Inner>, spec: TaskSpec) -> Result<TaskOutcome> {

@@ -45,6 +45,10 @@ fn spill_stats(s: &SpillUsage) -> SpillStats {
 /// Reads the current status for each heartbeat.
 pub type StatusFn = Box<dyn Fn() -> HeartbeatStatus + Send + Sync>;
 
+/// Drops what the worker holds for its current registration (every arena object and stored
+/// task result); run before registering under a new id.
+pub type ForgetFn = Box<dyn Fn() + Send + Sync>;
+
 /// Wait after the `n`-th failed heartbeat in a row: 200 ms doubling to 800 ms.
 const FAILED_BEAT_BACKOFF: Backoff =
     Backoff::new(Duration::from_millis(200), Duration::from_millis(800));
@@ -52,7 +56,12 @@ const FAILED_BEAT_BACKOFF: Backoff =
 /// Heartbeat forever: every interval while the head answers; with backoff (and, after a few
 /// failures, on the next head address) while it does not; registering anew when the head says
 /// it does not know this worker. Cancel the task to stop.
-pub async fn heartbeat_loop(link: Arc<HeadLink>, status: StatusFn) {
+///
+/// Before registering again, `forget` drops everything the old registration held: the head
+/// declared it dead and dropped its copies from the directory, so nothing it held is wanted,
+/// and a rebuild may be placed on this process under the new id at once. Doing it here, before
+/// the new id exists, means no delete from the head has to race that rebuild (seed 18).
+pub async fn heartbeat_loop(link: Arc<HeadLink>, status: StatusFn, forget: ForgetFn) {
     let mut failures: u32 = 0;
     loop {
         let Some(session) = link.current() else {
@@ -79,6 +88,7 @@ pub async fn heartbeat_loop(link: Arc<HeadLink>, status: StatusFn) {
             Ok(Ok(reply)) if reply.get_ref().reregister => {
                 tracing::warn!(worker_id = %session.worker_id, "the head asks this worker to register again");
                 link.set_session(None);
+                forget();
                 link.register(session.head_index).await;
                 failures = 0;
             }

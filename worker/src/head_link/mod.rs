@@ -48,6 +48,13 @@ pub trait ObjectReporter: Send + Sync + 'static {
         meta: StoredMeta,
         kind: ReportedCopy,
     ) -> BoxFuture<'static, Result<()>>;
+
+    /// The worker id of the current registration, waiting a little while the worker registers
+    /// (again); `None`: not registered. Requests from the head fenced to another id are
+    /// ignored. By default (fakes that never register): `None`.
+    fn registered_as(&self) -> BoxFuture<'static, Option<WorkerId>> {
+        Box::pin(async { None })
+    }
 }
 
 /// What this worker tells the head when it registers.
@@ -291,6 +298,11 @@ impl ObjectReporter for std::sync::Arc<HeadLink> {
     ) -> BoxFuture<'static, Result<()>> {
         let link = std::sync::Arc::clone(self);
         Box::pin(async move { link.report_object(id, meta, kind).await })
+    }
+
+    fn registered_as(&self) -> BoxFuture<'static, Option<WorkerId>> {
+        let link = std::sync::Arc::clone(self);
+        Box::pin(async move { link.session().await.ok().map(|s| s.worker_id) })
     }
 }
 

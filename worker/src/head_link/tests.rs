@@ -76,7 +76,16 @@ async fn registers_heartbeats_reregisters_and_reports() {
             ..Default::default()
         },
     });
-    let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status));
+    // Records how many registrations the head had seen each time the worker forgot its objects.
+    let forgotten: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let forget = {
+        let (forgotten, head) = (Arc::clone(&forgotten), head.clone());
+        Box::new(move || {
+            let registrations = head.seen.lock().unwrap().registrations.len();
+            forgotten.lock().unwrap().push(registrations);
+        })
+    };
+    let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status, forget));
     wait_until(|| head.seen.lock().unwrap().heartbeats.len() >= 2).await;
     assert_eq!(
         head.seen.lock().unwrap().heartbeats[0]
@@ -105,6 +114,11 @@ async fn registers_heartbeats_reregisters_and_reports() {
     assert_ne!(
         seen_ids[0], seen_ids[1],
         "a re-registration is a new request"
+    );
+    assert_eq!(
+        *forgotten.lock().unwrap(),
+        vec![1],
+        "the old registration's objects are dropped once, before registering again"
     );
 
     let id = ObjectId::random();
@@ -150,7 +164,7 @@ async fn heartbeats_go_out_at_the_interval_the_head_names_else_the_default() {
             pressure: "ok",
             spill: Default::default(),
         });
-        let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status));
+        let hb = tokio::spawn(heartbeat_loop(Arc::clone(&link), status, Box::new(|| {})));
 
         tracing::info!("--- phase: heartbeats arrive that far apart");
         wait_until(|| head.seen.lock().unwrap().heartbeat_times.len() >= 4).await;

@@ -152,12 +152,22 @@ impl pb::worker_server::Worker for WorkerService {
         &self,
         request: Request<pb::DeleteObjectsRequest>,
     ) -> Result<Response<pb::DeleteObjectsReply>, Status> {
-        let ids = request
-            .into_inner()
+        let req = request.into_inner();
+        let ids = req
             .object_ids
             .iter()
             .map(|s| convert::object_id(s))
             .collect::<Result<Vec<_>, _>>()?;
+        if !req.worker_id.is_empty() {
+            let meant_for = convert::worker_id(&req.worker_id)?;
+            let current = self.reporter.registered_as().await;
+            if current != Some(meant_for) {
+                let current = current.map_or_else(|| "none".to_string(), |id| id.to_string());
+                tracing::info!(%meant_for, %current, count = ids.len(),
+                    "ignored a delete for another registration of this worker");
+                return Ok(Response::new(pb::DeleteObjectsReply {}));
+            }
+        }
         let gone = self.arena.delete(&ids);
         for id in &ids {
             self.executor.forget_object(id);
@@ -181,5 +191,7 @@ impl pb::worker_server::Worker for WorkerService {
     }
 }
 
+#[cfg(test)]
+mod fence_tests;
 #[cfg(test)]
 mod tests;

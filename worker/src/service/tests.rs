@@ -230,6 +230,7 @@ async fn actors_and_tasks_over_grpc() {
     );
     c.delete_objects(pb::DeleteObjectsRequest {
         object_ids: vec![task.return_object().hex()],
+        worker_id: String::new(),
     })
     .await
     .unwrap();

@@ -109,10 +109,13 @@ fn breaker_blocks_placement_and_returning_process_drops_leftovers() {
         functions: vec!["echo".into()],
         classes: vec![],
     });
+    // Sent to the process, fenced to its old id: a worker that dropped its old objects itself
+    // ignores it, so it cannot remove a rebuild placed on w(5) meanwhile (seed 18).
     assert_eq!(
         fx,
         vec![Effect::DeleteObjects {
             worker_id: w(5),
+            meant_for: w(1),
             object_ids: vec![t(1).return_object()],
         }]
     );

@@ -45,6 +45,7 @@ fn a_released_result_takes_its_task_out_and_leaves_a_summary() {
         fx,
         vec![Effect::DeleteObjects {
             worker_id: w(1),
+            meant_for: w(1),
             object_ids: vec![out]
         }]
     );
