@@ -171,8 +171,10 @@ pub async fn up(cfg: &UpConfig) -> Result<Cluster> {
             cfg,
             &share,
             previous.as_ref(),
-            &head_bin,
-            &worker_bin,
+            Binaries {
+                head: &head_bin,
+                worker: &worker_bin,
+            },
             &token,
             deadline,
         )
@@ -187,18 +189,25 @@ pub async fn up(cfg: &UpConfig) -> Result<Cluster> {
     Ok(cluster)
 }
 
+/// The node binaries `xnai up` starts.
+#[derive(Clone, Copy)]
+struct Binaries<'a> {
+    head: &'a Path,
+    worker: &'a Path,
+}
+
 impl Cluster {
     async fn start(
         &mut self,
         cfg: &UpConfig,
         share: &sizing::WorkerShare,
         previous: Option<&ClusterFile>,
-        head_bin: &Path,
-        worker_bin: &Path,
+        bins: Binaries<'_>,
         token: &str,
         deadline: Instant,
     ) -> Result<()> {
-        self.start_heads(cfg.heads, previous, head_bin, token, deadline)
+        let worker_bin = bins.worker;
+        self.start_heads(cfg.heads, previous, bins.head, token, deadline)
             .await?;
         let heads = self.report.heads.join(",");
         for index in 1..=cfg.workers {
