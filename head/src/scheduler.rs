@@ -36,8 +36,8 @@ impl Slot<'_> {
 
 /// Decide placements for pending tasks (in submission order) and pending actors (in creation
 /// order). A task is placed once every argument object is ready, on a placeable worker that
-/// offers its function and fits its resources, preferring a worker where this task has not
-/// failed before, then the one holding the most argument bytes, then the least loaded, then
+/// offers its function and fits its resources, only on a worker where this task failed least
+/// often among those that could ever hold it (a retry waits for room there), then the one holding the most argument bytes, then the least loaded, then
 /// the lowest id.
 pub fn schedule(state: &ControlState, view: &SoftView) -> Vec<Command> {
     let mut slots: BTreeMap<WorkerId, Slot<'_>> = state
@@ -77,11 +77,29 @@ pub fn schedule(state: &ControlState, view: &SoftView) -> Vec<Command> {
                 .map(|o| o.size)
                 .sum()
         };
-        // Retries go elsewhere when they can: fewer failed attempts on a worker first.
+        // Retries go elsewhere when they can: fewer failed attempts on a worker first. A retry
+        // waits for room on a worker where it failed least rather than going straight back to
+        // the one that just failed it because that one is free now (a killed worker's slots
+        // free up at once, before its silence is noticed).
         let failed_on = |w: &WorkerId| task.attempts.iter().filter(|a| a.worker == *w).count();
+        let offers = |s: &Slot<'_>| {
+            s.record.total.can_hold(need)
+                && s.record.total.has_labels(need)
+                && s.record.functions.contains(&task.spec.function)
+        };
+        let least_failed = slots
+            .iter()
+            .filter(|(_, s)| offers(s))
+            .map(|(id, _)| failed_on(id))
+            .min()
+            .unwrap_or(0);
         let best = slots
             .iter()
-            .filter(|(_, s)| s.fits(need) && s.record.functions.contains(&task.spec.function))
+            .filter(|(id, s)| {
+                s.fits(need)
+                    && s.record.functions.contains(&task.spec.function)
+                    && failed_on(id) <= least_failed
+            })
             .map(|(id, s)| (id, s, failed_on(id), local_bytes(id)))
             .min_by(|a, b| {
                 a.2.cmp(&b.2)
@@ -280,6 +298,60 @@ mod tests {
             schedule(&s, &view).is_empty(),
             "no heartbeats, no placements"
         );
+    }
+
+    #[test]
+    fn a_retry_waits_for_room_elsewhere_instead_of_returning_to_the_worker_that_failed_it() {
+        // The compose test's failure: a worker is killed, its slot frees at once, and every
+        // retry went straight back to it while the other worker was busy.
+        let (mut s, view) = cluster(&[1, 1]);
+        let retried = submit(&mut s, 1, "echo", vec![], TaskOptions::default());
+        let busy = submit(&mut s, 2, "echo", vec![], TaskOptions::default());
+        let first = schedule(&s, &view);
+        apply_all(&mut s, &first);
+        let on = |c: &[Command], t: TaskId| {
+            c.iter().find_map(|c| match c {
+                Command::AssignTask { task_id, worker_id } if *task_id == t => Some(*worker_id),
+                _ => None,
+            })
+        };
+        let failed_on = on(&first, retried).expect("placed");
+        let other = on(&first, busy).expect("placed");
+        assert_ne!(failed_on, other);
+        s.apply(Command::TaskFailed {
+            task_id: retried,
+            worker_id: failed_on,
+            attempt: 1,
+            kind: crate::state::FailureKind::System,
+            error: "worker 127.0.0.1:7000: transport error".into(),
+        });
+        assert_eq!(s.pending_tasks.len(), 1, "the retry is pending");
+        assert!(
+            schedule(&s, &view).is_empty(),
+            "the retry must not go back to the worker that just failed it"
+        );
+        s.apply(Command::TaskFinished {
+            task_id: busy,
+            worker_id: other,
+            attempt: 1,
+            size: 1,
+            crc32: 0,
+        });
+        assert_eq!(on(&schedule(&s, &view), retried), Some(other));
+
+        // With only the failed worker able to run it, the retry does go back there.
+        let (mut s, view) = cluster(&[1]);
+        let t = submit(&mut s, 1, "echo", vec![], TaskOptions::default());
+        let placed = schedule(&s, &view);
+        apply_all(&mut s, &placed);
+        s.apply(Command::TaskFailed {
+            task_id: t,
+            worker_id: w(1),
+            attempt: 1,
+            kind: crate::state::FailureKind::System,
+            error: "transient".into(),
+        });
+        assert_eq!(on(&schedule(&s, &view), t), Some(w(1)));
     }
 
     #[test]
