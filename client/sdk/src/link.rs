@@ -132,7 +132,7 @@ impl HeadLink {
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(r.into_inner());
                 }
-                Err(s) if net::retriable(s.code()) => {
+                Err(s) if net::retriable_status(&s) => {
                     let hint = net::leader_hint(&s)
                         .and_then(|a| self.index_of(a))
                         .filter(|&j| j != i);

@@ -13,7 +13,7 @@ pub mod leader;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerError, BreakerPolicy, BreakerState, KeyedBreaker};
-pub use codes::{node_failed, retriable};
+pub use codes::{node_failed, retriable, retriable_status};
 pub use delivery::never_reached;
 pub use endpoint::{BadAddress, Traffic, endpoint, lazy_channel};
 pub use leader::{LEADER_METADATA, leader_hint, not_leader};

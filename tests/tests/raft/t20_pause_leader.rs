@@ -27,6 +27,14 @@ fn t20_paused_leader_steps_down_and_its_writes_do_not_survive() -> Result<()> {
 
     tracing::info!(?old, "--- phase: pause the leader, send it a write");
     c.signal_head(&old, Signal::SIGSTOP)?;
+    // SIGSTOP takes effect asynchronously: on a loaded machine a head thread may still run for
+    // a moment and would commit the write with its healthy followers. Send only once every
+    // thread of the head is stopped.
+    wait_until(
+        Duration::from_secs(10),
+        "the leader's threads stopped",
+        || all_threads_stopped(old.pid),
+    )?;
     let orphan = rt.spawn(async move {
         let req = pb::SubmitTaskRequest {
             request_id: "t20-sent-to-the-paused-leader".into(),
@@ -84,4 +92,22 @@ fn t20_paused_leader_steps_down_and_its_writes_do_not_survive() -> Result<()> {
     let text = c.xnai_ok(&["status"])?;
     ensure!(text.matches("leader").count() == 1, "{text}");
     Ok(())
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` in /proc/PID/task/TID/stat).
+fn all_threads_stopped(pid: u32) -> Result<bool> {
+    let mut any = false;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(entry?.path().join("stat"))?;
+        // The state follows the parenthesised command name, which may itself hold spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("?");
+        if state != "T" {
+            return Ok(false);
+        }
+        any = true;
+    }
+    Ok(any)
 }
