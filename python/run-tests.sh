@@ -13,7 +13,9 @@ venv="${XNAI_PY_VENV:-$repo/target/py-venv}"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "$here[test]"
 rm -rf "$here/build" "$here"/*.egg-info
-export XNAI_BIN_DIR="${XNAI_BIN_DIR:-$repo/target/debug}"
+# Absolute: pytest runs from python/, so a relative directory would point elsewhere.
+XNAI_BIN_DIR="$(cd "${XNAI_BIN_DIR:-$repo/target/debug}" && pwd)"
+export XNAI_BIN_DIR
 cd "$here"
 # The pytest script, not `python -m pytest`: that would put this folder on sys.path, and its
 # xnai/ (no generated stubs) would shadow the installed package.
